@@ -1,0 +1,1 @@
+"""Sealpay Python SDK."""
