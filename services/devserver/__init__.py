@@ -1,0 +1,1 @@
+"""Local development: run the whole suite on one machine (`make run`)."""

@@ -1,0 +1,3 @@
+from services.devserver.cli import main
+
+main()

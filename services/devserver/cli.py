@@ -1,0 +1,129 @@
+"""`python -m services.devserver`: the suite on one machine, for development.
+
+run           migrate, then start every service and print how to use them
+migrate       apply every service's migrations
+stop-db       stop the embedded PostgreSQL
+verify-audit  recompute the ledger's audit chains and report
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from services.common.database import DEFAULT_DATA_DIR, resolve_database_url, stop_embedded
+from services.common.devsecrets import dev_secret
+from services.common.migrations import upgrade_all
+from services.devserver.supervisor import ServiceProcess, watch
+
+app = typer.Typer(add_completion=False, help=__doc__)
+console = Console(stderr=True, soft_wrap=True)
+
+
+def _database_url() -> str:
+    embedded = not os.environ.get("DATABASE_URL")
+    with console.status("starting the embedded PostgreSQL…" if embedded else "connecting…"):
+        url = resolve_database_url()
+    where = f"embedded PostgreSQL under {DEFAULT_DATA_DIR / 'pg'}" if embedded else "DATABASE_URL"
+    console.print(f"[green]database[/]: {where}")
+    return url
+
+
+@app.command()
+def migrate() -> None:
+    """Apply every service's migrations (each in its own schema)."""
+    url = _database_url()
+    upgrade_all(url)
+    console.print("[green]migrations[/]: all schemas at head")
+
+
+@app.command()
+def run(
+    port: int = typer.Option(int(os.environ.get("GATEWAY_PORT", "8000")), help="gateway port"),
+) -> None:
+    """Migrate, start the services, print the URL and the operator token; Ctrl-C stops."""
+    env_name = os.environ.get("SEALPAY_ENV", "development")
+    url = _database_url()
+    upgrade_all(url)
+    console.print("[green]migrations[/]: all schemas at head")
+    admin_token = os.environ.get("SEALPAY_ADMIN_TOKEN") or dev_secret(
+        "admin_token", env_name, prefix="dev_"
+    )
+    common = {
+        "DATABASE_URL": url,
+        "SEALPAY_ENV": env_name,
+        "SEALPAY_ADMIN_TOKEN": admin_token,
+        "LEDGER_AUDIT_KEY": os.environ.get("LEDGER_AUDIT_KEY")
+        or dev_secret("ledger_audit_key", env_name),
+    }
+    gateway = ServiceProcess(
+        name="gateway",
+        module="services.gateway",
+        env={**common, "GATEWAY_PORT": str(port)},
+        ready_url=f"http://127.0.0.1:{port}/readyz",
+    )
+    services = [gateway]
+    log_dir = DEFAULT_DATA_DIR / "logs"
+    for svc in services:
+        with console.status(f"starting {svc.name}…"):
+            svc.start(log_dir)
+            try:
+                svc.wait_ready()
+            except RuntimeError as exc:
+                console.print(f"[red]{exc}[/] (log: {log_dir / (svc.name + '.log')})")
+                for s in services:
+                    s.stop()
+                raise typer.Exit(1) from None
+    _print_welcome(port, admin_token, "SEALPAY_ADMIN_TOKEN" not in os.environ, log_dir)
+    raise typer.Exit(watch(services))
+
+
+def _print_welcome(port: int, token: str, generated: bool, log_dir: object) -> None:
+    base = f"http://127.0.0.1:{port}"
+    console.print(f"\n[bold green]Sealpay is running[/]: {base}  (API docs: {base}/docs)")
+    source = (
+        "generated for development, kept in .data/dev-secrets.json" if generated else "from env"
+    )
+    console.print(f"operator token ({source}): [bold]{token}[/]")
+    console.print(f"logs: {log_dir}/\n")
+    console.print("try:")
+    console.print(
+        f"  curl -s -X POST {base}/v2/agents "
+        "-H 'content-type: application/json' -d '{\"name\":\"alice\"}'"
+    )
+    console.print("press Ctrl-C to stop\n")
+
+
+@app.command("stop-db")
+def stop_db() -> None:
+    """Stop the embedded PostgreSQL (it keeps running between `make run`s)."""
+    stopped = stop_embedded()
+    console.print("stopped" if stopped else "not running")
+
+
+@app.command("verify-audit")
+def verify_audit() -> None:
+    """Recompute every audit chain with LEDGER_AUDIT_KEY and report any break."""
+    import sqlalchemy as sa
+
+    from services.payment_tee.core.audit import verify_audit_chain
+    from services.payment_tee.core.keys import audit_key_from_settings
+
+    env_name = os.environ.get("SEALPAY_ENV", "development")
+    key = audit_key_from_settings(os.environ.get("LEDGER_AUDIT_KEY"), env_name)
+    engine = sa.create_engine(_database_url())
+    with engine.connect() as conn:
+        result = verify_audit_chain(conn, key)
+    console.print(f"chains: {result.chains}, rows: {result.rows}")
+    for problem in result.problems:
+        console.print(f"[red]{problem}[/]")
+    if not result.ok:
+        sys.exit(1)
+    console.print("[green]audit log intact[/]")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,63 @@
+"""Operator endpoints, behind SEALPAY_ADMIN_TOKEN.
+
+`POST /v2/admin/credits` is a real ledger posting (platform `credits:manual`
+-> agent), a stand-in for deposits until the key server lands.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from services.gateway.admin.schemas import AdminCredit, SetTier, TierOut
+from services.gateway.auth import require_admin
+from services.gateway.errors import Problem
+from services.gateway.idempotency import IdempotencyKey, receipt_response
+from services.gateway.openapi import problem_responses
+from services.gateway.payments.schemas import ReceiptOut
+from services.payment_tee.core.commands import CreditCommand
+from services.payment_tee.core.records import AccountRef
+from services.payment_tee.core.tiers import parse_tier
+
+router = APIRouter(prefix="/v2/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+MANUAL_CREDITS = "credits:manual"
+
+
+@router.post(
+    "/credits",
+    status_code=201,
+    response_model=ReceiptOut,
+    responses=problem_responses(400, 401, 404, 409, 422),
+    summary="Credit an agent's account (operator; a real, idempotent ledger posting)",
+)
+async def credit_agent(body: AdminCredit, key: IdempotencyKey, request: Request) -> JSONResponse:
+    state = request.app.state
+    if await state.agents.resolve(str(body.agent_id)) is None:
+        raise Problem(404, "not_found", f"no agent {body.agent_id}")
+    result = await state.dispatcher.credit(
+        CreditCommand(
+            account=AccountRef(body.agent_id, body.account, state.dispatcher.default_asset),
+            amount=body.amount,
+            idempotency_key=key,
+            source=MANUAL_CREDITS,
+            scope="admin",
+            actor="operator",
+            memo=body.memo,
+        )
+    )
+    return receipt_response(result)
+
+
+@router.post(
+    "/agents/{agent_id}/tier",
+    response_model=TierOut,
+    responses=problem_responses(401, 404, 422),
+    summary="Set an agent's tier (operator; billing owns this once it lands)",
+)
+async def set_tier(agent_id: uuid.UUID, body: SetTier, request: Request) -> TierOut:
+    tier = parse_tier(body.tier)
+    holder = await request.app.state.dispatcher.set_tier(agent_id, tier, actor="operator")
+    return TierOut(agent_id=holder.owner_id, tier=holder.tier.value)

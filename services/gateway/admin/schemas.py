@@ -1,0 +1,27 @@
+"""Wire format of the operator endpoints."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.payment_tee.core.money import MAX_AMOUNT
+
+
+class AdminCredit(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    agent_id: uuid.UUID
+    amount: int = Field(gt=0, le=MAX_AMOUNT, description="Minor units.")
+    account: str = Field(default="main", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
+    memo: str | None = Field(default=None, max_length=500)
+
+
+class SetTier(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tier: str = Field(description="free, pro or enterprise (case-insensitive)", examples=["pro"])
+
+
+class TierOut(BaseModel):
+    agent_id: uuid.UUID
+    tier: str

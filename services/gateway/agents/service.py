@@ -1,0 +1,121 @@
+"""Agents: registration, authentication, recipient lookup.
+
+Registration writes the agent and its key in the gateway's transaction and
+registers the ledger holder through the dispatcher *before* committing: if the
+core refuses or is down, no agent exists without a ledger holder. (The
+reverse, a holder without an agent, is harmless and reused on retry.)
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from services.common.clock import Clock
+from services.gateway.agents import repository as repo
+from services.gateway.auth import AuthenticatedAgent, hash_api_key, new_api_key
+from services.gateway.dispatch.base import PaymentDispatcher
+from services.gateway.errors import Problem
+
+
+@dataclass(frozen=True)
+class Registration:
+    agent: AuthenticatedAgent
+    api_key: str
+    tier: str
+
+
+class _RecipientCache:
+    """Agent names and ids never change, so a found recipient can be cached for good
+    (bounded, least recently used first out). Misses are never cached."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._entries: OrderedDict[str, AuthenticatedAgent] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> AuthenticatedAgent | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, agent: AuthenticatedAgent) -> None:
+        with self._lock:
+            for key in (str(agent.agent_id), agent.name.lower()):
+                self._entries[key] = agent
+                self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+
+
+class AgentDirectory:
+    def __init__(self, engine: Engine, dispatcher: PaymentDispatcher, clock: Clock) -> None:
+        self.engine = engine
+        self.dispatcher = dispatcher
+        self.clock = clock
+        self._recipients = _RecipientCache()
+
+    async def register(self, name: str) -> Registration:
+        if _looks_like_uuid(name):
+            raise Problem(422, "validation_error", "an agent name cannot be a UUID", field="name")
+        agent_id = uuid.uuid4()
+        api_key = new_api_key()
+        now = self.clock.now()
+        conn = await run_in_threadpool(self.engine.connect)
+        try:
+            txn = conn.begin()
+            try:
+                await run_in_threadpool(repo.insert_agent, conn, agent_id, name, now)
+            except repo.NameTaken:
+                raise Problem(409, "agent_name_taken", f"the name {name!r} is taken") from None
+            await run_in_threadpool(
+                repo.insert_api_key, conn, agent_id, hash_api_key(api_key), api_key[:7], now
+            )
+            holder = await self.dispatcher.register_holder(agent_id)
+            await run_in_threadpool(txn.commit)
+        finally:
+            await run_in_threadpool(conn.close)
+        agent = AuthenticatedAgent(agent_id, name, now)
+        return Registration(agent, api_key, holder.tier.value)
+
+    def authenticate(self, key_hash: bytes) -> AuthenticatedAgent | None:
+        with self.engine.connect() as conn:
+            row = repo.agent_by_key_hash(conn, key_hash)
+        if row is None or not hmac.compare_digest(bytes(row.key_hash), key_hash):
+            return None
+        return AuthenticatedAgent(row.id, row.name, row.created_at)
+
+    async def resolve(self, name_or_id: str) -> AuthenticatedAgent | None:
+        """A recipient by id (a UUID) or by name (case-insensitive)."""
+        key = str(uuid.UUID(name_or_id)) if _looks_like_uuid(name_or_id) else name_or_id.lower()
+        cached = self._recipients.get(key)
+        if cached is not None:
+            return cached
+        found = await run_in_threadpool(self._lookup, name_or_id)
+        if found is not None:
+            self._recipients.put(found)
+        return found
+
+    def _lookup(self, name_or_id: str) -> AuthenticatedAgent | None:
+        with self.engine.connect() as conn:
+            if _looks_like_uuid(name_or_id):
+                row = repo.agent_by_id(conn, uuid.UUID(name_or_id))
+            else:
+                row = repo.agent_by_name(conn, name_or_id)
+        return None if row is None else AuthenticatedAgent(row.id, row.name, row.created_at)
+
+
+def _looks_like_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return True

@@ -1,0 +1,104 @@
+"""The gateway: Sealpay's only public surface.
+
+`create_app` wires settings, the database, the payment dispatcher and the
+routers; `python -m services.gateway` serves it with uvicorn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from services.common.clock import Clock, SystemClock
+from services.common.database import create_db_engine, resolve_database_url
+from services.common.logs import configure_logging
+from services.common.observability import RequestContextMiddleware
+from services.common.settings import resolve_admin_token
+from services.gateway import errors
+from services.gateway.admin.endpoints import router as admin_router
+from services.gateway.agents.endpoints import router as agents_router
+from services.gateway.agents.service import AgentDirectory
+from services.gateway.auth import AuthCache
+from services.gateway.dispatch.base import PaymentDispatcher
+from services.gateway.dispatch.local import LocalDispatcher, in_process_core
+from services.gateway.ops.endpoints import router as ops_router
+from services.gateway.payments.endpoints import router as payments_router
+from services.gateway.payments.service import Payments
+from services.gateway.settings import GatewaySettings
+from services.payment_tee.core.keys import audit_key_from_settings
+
+log = logging.getLogger("sealpay.gateway")
+
+DESCRIPTION = """
+Sealpay's public API for AI agents: register, hold a balance, pay other agents.
+
+* Money is always an integer in the asset's minor unit (piconero for XMR).
+* Every money-moving POST needs an `Idempotency-Key` header; a replay returns the
+  original receipt with `Idempotent-Replayed: true`.
+* Errors are RFC 9457 `application/problem+json` with a stable `code`.
+* Receipts are signed (Ed25519 over RFC 8785 JSON); `signer` says by whom.
+"""
+
+
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    engine: Engine | None = None,
+    dispatcher: PaymentDispatcher | None = None,
+    clock: Clock | None = None,
+) -> FastAPI:
+    settings = settings or GatewaySettings()
+    clock = clock or SystemClock()
+    engine = engine or create_db_engine(
+        resolve_database_url(settings.database_url, env=settings.sealpay_env),
+        pool_size=settings.db_pool_size,
+        application_name="sealpay-gateway",
+    )
+    if dispatcher is None:
+        audit_key = audit_key_from_settings(settings.ledger_audit_key, settings.sealpay_env)
+        dispatcher = LocalDispatcher(
+            in_process_core(engine, audit_key, clock, settings.ledger_default_asset)
+        )
+    admin_token, generated = resolve_admin_token(settings.sealpay_admin_token, settings.sealpay_env)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if generated:
+            log.warning("gateway.admin_token.development", extra={"admin_token": admin_token})
+        yield
+        await dispatcher.close()
+        engine.dispose()
+
+    app = FastAPI(
+        title="Sealpay Gateway",
+        version="2.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    agents = AgentDirectory(engine, dispatcher, clock)
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.dispatcher = dispatcher
+    app.state.agents = agents
+    app.state.payments = Payments(agents, dispatcher)
+    app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
+    app.state.admin_token = admin_token
+    errors.install(app)
+    for router in (ops_router, agents_router, payments_router, admin_router):
+        app.include_router(router)
+    app.add_middleware(RequestContextMiddleware, service="gateway")
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory: each worker process configures logging and builds its app."""
+    settings = GatewaySettings()
+    configure_logging("gateway", settings.log_level)
+    import sys
+
+    sys.setswitchinterval(float(__import__("os").environ.get("SWITCH", "0.005")))
+    return create_app(settings)

@@ -1,0 +1,1 @@
+"""How the gateway reaches the payment core: in-process or over mTLS gRPC."""

@@ -1,0 +1,89 @@
+"""The in-process payment core: the same code the payment_tee runs, in this process.
+
+Used when PAYMENT_VIA_TEE is off (before cutover) and as the fallback. Its
+receipts are signed with a key generated in this process at boot and marked
+`signer: "gateway"`: genuine, but not attested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+
+from services.common.clock import Clock
+from services.payment_tee.core.api import PaymentCore
+from services.payment_tee.core.charges import PostCharge, PostRefund
+from services.payment_tee.core.commands import (
+    ChargeCommand,
+    CreditCommand,
+    RefundCommand,
+    TransferCommand,
+)
+from services.payment_tee.core.credits import CreditAccount
+from services.payment_tee.core.engine import Operation
+from services.payment_tee.core.history import ReceiptPage
+from services.payment_tee.core.holders import SetTier
+from services.payment_tee.core.ledger import PostingContext, PostingResult
+from services.payment_tee.core.receipts import Receipt, ReceiptSigner
+from services.payment_tee.core.records import AccountBalance, Balance, Holder, Usage
+from services.payment_tee.core.tiers import Tier
+from services.payment_tee.core.transfers import PostTransfer
+
+
+def in_process_core(engine: Engine, audit_key: bytes, clock: Clock, asset: str) -> PaymentCore:
+    ctx = PostingContext(signer=ReceiptSigner("gateway"), audit_key=audit_key, clock=clock)
+    return PaymentCore(engine, ctx, default_asset=asset)
+
+
+class LocalDispatcher:
+    def __init__(self, core: PaymentCore) -> None:
+        self.core = core
+        self.default_asset = core.default_asset
+
+    async def _post(self, op: Operation) -> Any:
+        return await asyncio.wrap_future(self.core.submit(op))
+
+    async def transfer(self, cmd: TransferCommand) -> PostingResult:
+        result: PostingResult = await self._post(PostTransfer(cmd))
+        return result
+
+    async def credit(self, cmd: CreditCommand) -> PostingResult:
+        result: PostingResult = await self._post(CreditAccount(cmd))
+        return result
+
+    async def charge(self, cmd: ChargeCommand) -> PostingResult:
+        result: PostingResult = await self._post(PostCharge(cmd))
+        return result
+
+    async def refund(self, cmd: RefundCommand) -> PostingResult:
+        result: PostingResult = await self._post(PostRefund(cmd))
+        return result
+
+    async def set_tier(self, owner_id: uuid.UUID, tier: Tier, actor: str) -> Holder:
+        result: Holder = await self._post(SetTier(owner_id, tier, self.default_asset, actor))
+        return result
+
+    async def register_holder(self, owner_id: uuid.UUID) -> Holder:
+        return await run_in_threadpool(self.core.register_holder, owner_id)
+
+    async def open_account(self, owner_id: uuid.UUID, name: str) -> AccountBalance:
+        return await run_in_threadpool(self.core.open_account, owner_id, name)
+
+    async def balance(self, owner_id: uuid.UUID) -> Balance:
+        return await run_in_threadpool(self.core.balance, owner_id)
+
+    async def usage(self, owner_id: uuid.UUID) -> Usage:
+        return await run_in_threadpool(self.core.usage, owner_id)
+
+    async def receipt(self, owner_id: uuid.UUID, payment_id: uuid.UUID) -> Receipt:
+        return await run_in_threadpool(self.core.receipt, owner_id, payment_id)
+
+    async def receipts(self, owner_id: uuid.UUID, limit: int, cursor: str | None) -> ReceiptPage:
+        return await run_in_threadpool(self.core.receipts, owner_id, limit, cursor)
+
+    async def close(self) -> None:
+        await run_in_threadpool(self.core.close)

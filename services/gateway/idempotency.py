@@ -1,0 +1,53 @@
+"""The `Idempotency-Key` header on money-moving POSTs.
+
+The key is not stored by the gateway: it travels to the payment core and is
+recorded on the journal entry itself, where a replay finds it (DESIGN.md rule 3).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import Depends, Header
+from fastapi.responses import JSONResponse
+
+from services.gateway.errors import Problem
+from services.payment_tee.core.ledger import PostingResult
+
+_KEY = re.compile(r"^[\x21-\x7e]{8,255}$")
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+async def idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="8-255 printable ASCII characters, unique per intended payment.",
+        ),
+    ] = None,
+) -> str:
+    if idempotency_key is None:
+        raise Problem(
+            400,
+            "idempotency_key_required",
+            "this request moves money: send an Idempotency-Key header",
+        )
+    if not _KEY.match(idempotency_key):
+        raise Problem(
+            400,
+            "idempotency_key_required",
+            "Idempotency-Key must be 8-255 printable ASCII characters without spaces",
+        )
+    return idempotency_key
+
+
+IdempotencyKey = Annotated[str, Depends(idempotency_key)]
+
+
+def receipt_response(result: PostingResult) -> JSONResponse:
+    """201 with the receipt; a replay is 201 again, flagged by a header."""
+    headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
+    return JSONResponse(result.receipt.to_wire(), status_code=201, headers=headers)

@@ -1,0 +1,121 @@
+"""The batch engine: many postings, one transaction, a handful of statements.
+
+Phases of a batch (all in one database transaction):
+
+1. prepare: each operation reads what it needs before locking (a refund's
+   original charge; platform account ids).
+2. lock and load: lock every holder the batch touches, in owner_id order
+   (one global order: batches may wait on each other, never deadlock); then
+   read their accounts, this month's transfer counters, journal entries already
+   under the batch's idempotency keys, and refund totals. Reading after the
+   locks are granted (a new statement, READ COMMITTED) sees the latest
+   committed state, and the locks keep it true until commit.
+3. decide: each operation in arrival order runs its checks against the
+   in-memory view and either refuses (a `PaymentError`, affecting nothing) or
+   records its posting, which later operations in the batch then see.
+4. flush: one multi-row statement per table (entries, lines, balances and
+   audit heads, counters, audit rows, tiers), sent with COMMIT in one round trip.
+
+The callers learn their outcome only after the commit. This is how the core
+scales past one commit per transfer (DESIGN.md, "Scale path").
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+
+from services.payment_tee.core import batch_repository as batch_repo
+from services.payment_tee.core import limits
+from services.payment_tee.core.errors import PaymentError
+from services.payment_tee.core.ledger import PostingContext
+from services.payment_tee.core.platform import PlatformAccounts
+from services.payment_tee.core.records import AccountRef
+from services.payment_tee.core.state import AccountState, BatchState, HolderState
+from services.payment_tee.core.tiers import Tier
+
+
+class Operation:
+    """One request to the core. Subclasses override what they need."""
+
+    def validate(self) -> None:
+        """Refuse malformed requests before they enter a batch."""
+
+    def prepare(self, conn: psycopg.Connection[Any], platform: PlatformAccounts) -> None:
+        """Reads before locking (nothing here may rely on staying true)."""
+
+    def owners(self) -> set[uuid.UUID]:
+        return set()
+
+    def account_refs(self) -> set[AccountRef]:
+        return set()
+
+    def idempotency_keys(self) -> set[tuple[str, str]]:
+        return set()
+
+    def charge_ids(self) -> set[uuid.UUID]:
+        return set()
+
+    def decide(self, state: BatchState) -> Any:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Outcome:
+    value: Any = None
+    error: PaymentError | None = None
+
+
+def run_batch(
+    conn: psycopg.Connection[Any],
+    ctx: PostingContext,
+    platform: PlatformAccounts,
+    ops: list[Operation],
+) -> list[Outcome]:
+    """Decide and commit one batch; outcomes are final once this returns."""
+    now = ctx.clock.now()  # one instant for every posting, counter and audit row in the batch
+    state = BatchState(ctx, now, limits.month_of(now))
+    outcomes: list[Outcome | None] = [None] * len(ops)
+    live: list[int] = []
+    for i, op in enumerate(ops):
+        try:
+            op.prepare(conn, platform)
+            live.append(i)
+        except PaymentError as refusal:
+            outcomes[i] = Outcome(error=refusal)
+    _lock_and_load(conn, state, [ops[i] for i in live])
+    for i in live:
+        try:
+            outcomes[i] = Outcome(value=ops[i].decide(state))
+        except PaymentError as refusal:
+            outcomes[i] = Outcome(error=refusal)
+    batch_repo.write_and_commit(conn, state.writes, now)
+    return [o if o is not None else Outcome() for o in outcomes]
+
+
+def _lock_and_load(conn: psycopg.Connection[Any], state: BatchState, ops: list[Operation]) -> None:
+    owners: set[uuid.UUID] = set().union(*(op.owners() for op in ops)) if ops else set()
+    if not owners:
+        return
+    loaded = batch_repo.lock_and_load(
+        conn,
+        owners,
+        set().union(*(op.account_refs() for op in ops)),
+        set().union(*(op.idempotency_keys() for op in ops)),
+        set().union(*(op.charge_ids() for op in ops)),
+        state.month,
+    )
+    for owner_id, tier, created_at in loaded.holders:
+        state.holders[owner_id] = HolderState(
+            owner_id, Tier(tier), loaded.counts.get(owner_id, 0), created_at
+        )
+    for account_id, owner_id, name, asset, balance, audit_seq, audit_head in loaded.accounts:
+        state.add_account(
+            AccountState(account_id, owner_id, name, asset, balance, audit_seq, audit_head)
+        )
+    for entry in loaded.entries:
+        state.add_entry(entry)
+    state.refunded = loaded.refunded

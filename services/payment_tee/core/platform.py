@@ -1,0 +1,52 @@
+"""Platform accounts: the other side of fees, credits, charges and refunds.
+
+Their balances are derived from lines (see tables.py), so they are never
+locked or updated by a posting. They are created on first use inside the
+posting's transaction; an id is cached only once it is known to be committed
+(found, not inserted, by this transaction): an id cached from an uncommitted
+insert could vanish with a rollback.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import psycopg
+
+from services.common.clock import Clock
+from services.payment_tee.core import batch_repository as batch_repo
+
+FEE_REVENUE = "fee_revenue"
+
+
+class PlatformAccounts:
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._ids: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    def id_for(self, conn: psycopg.Connection[Any], name: str, asset: str) -> int:
+        key = (name, asset)
+        cached = self._ids.get(key)
+        if cached is not None:
+            return cached
+        existing = batch_repo.platform_account_id(conn, name, asset)
+        if existing is not None:
+            with self._lock:
+                self._ids[key] = existing
+            return existing
+        created = batch_repo.insert_platform_account(conn, name, asset, self._clock.now())
+        if created is not None:
+            return created  # ours and uncommitted: not cached
+        # A concurrent transaction created it and committed (the insert waited).
+        return self.id_for(conn, name, asset)
+
+    def forget(self) -> None:
+        """Drop cached ids (tests that truncate the ledger between cases)."""
+        with self._lock:
+            self._ids.clear()
+
+
+def label(name: str) -> str:
+    return f"platform:{name}"

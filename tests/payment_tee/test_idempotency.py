@@ -1,0 +1,85 @@
+"""Idempotency keys: replays return the original receipt; reuse with other parameters fails."""
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from support.factories import books, fund, make_core, new_holder, pay, transfer_cmd
+
+from services.payment_tee.core.errors import IdempotencyKeyReused, InsufficientFunds
+from services.payment_tee.core.transfers import PostTransfer
+
+
+def test_replayed_transfer_returns_original_receipt(db, core):
+    alice, bob = new_holder(core, balance=100_000), new_holder(core)
+    first = pay(core, alice, bob, 1_000, key="order-000001")
+    again = pay(core, alice, bob, 1_000, key="order-000001")
+    assert not first.replayed and again.replayed
+    assert again.receipt == first.receipt  # same id, time, signature: byte for byte
+    assert core.balance(alice).available == 99_000
+    assert books(db).entries == 2
+
+
+def test_same_key_with_other_parameters_is_refused(db, core):
+    alice, bob = new_holder(core, balance=100_000), new_holder(core)
+    pay(core, alice, bob, 1_000, key="order-000002")
+    with pytest.raises(IdempotencyKeyReused):
+        pay(core, alice, bob, 1_001, key="order-000002")
+    with pytest.raises(IdempotencyKeyReused):
+        pay(core, alice, bob, 1_000, key="order-000002", memo="different")
+    assert core.balance(alice).available == 99_000
+
+
+def test_keys_are_scoped_per_payer(db, core):
+    alice, bob = new_holder(core, balance=10_000), new_holder(core, balance=10_000)
+    a = pay(core, alice, bob, 100, key="shared-key-1")
+    b = pay(core, bob, alice, 100, key="shared-key-1")
+    assert a.receipt.payment_id != b.receipt.payment_id and not b.replayed
+
+
+def test_a_replay_replays_even_when_the_balance_no_longer_covers_it(db, core):
+    alice, bob = new_holder(core, balance=1_000), new_holder(core)
+    first = pay(core, alice, bob, 1_000, key="order-000003")
+    again = pay(core, alice, bob, 1_000, key="order-000003")
+    assert again.replayed and again.receipt.payment_id == first.receipt.payment_id
+
+
+def test_a_refused_request_does_not_consume_its_key(db, core):
+    alice, bob = new_holder(core, balance=500), new_holder(core)
+    with pytest.raises(InsufficientFunds):
+        pay(core, alice, bob, 1_000, key="order-000004")
+    fund(core, alice, 1_000)
+    assert not pay(core, alice, bob, 1_000, key="order-000004").replayed
+
+
+def test_duplicates_in_one_batch_post_once(db, core):
+    alice, bob = new_holder(core, balance=100_000), new_holder(core)
+    cmd = transfer_cmd(alice, bob, 700, key="order-000005")
+    futures = [core.submit(PostTransfer(cmd)) for _ in range(5)]
+    results = [f.result() for f in futures]
+    assert len({r.receipt.payment_id for r in results}) == 1
+    assert sum(not r.replayed for r in results) == 1
+    assert core.balance(alice).available == 100_000 - 700
+
+
+def test_concurrent_duplicates_across_processes_post_once(db):
+    """Several cores (as separate gateway processes would be) race the same key."""
+    cores = [make_core(db) for _ in range(3)]
+    try:
+        alice, bob = new_holder(cores[0], balance=100_000), new_holder(cores[0])
+        start = threading.Barrier(12)
+
+        def attempt(i):
+            start.wait()
+            return pay(cores[i % 3], alice, bob, 2_500, key="order-race-01")
+
+        with ThreadPoolExecutor(12) as pool:
+            results = list(pool.map(attempt, range(12)))
+        assert len({r.receipt.payment_id for r in results}) == 1
+        assert sum(not r.replayed for r in results) == 1
+        assert cores[0].balance(alice).available == 97_500
+        assert books(db).entries == 2
+        books(db).assert_balanced()
+    finally:
+        for c in cores:
+            c.close()
