@@ -106,6 +106,26 @@ async def drive_payments(
     return statuses.get(201, 0), statuses, latencies
 
 
+def batch_stats(port: int) -> str:
+    """Mean batch size and time from the gateway's metrics (one worker's view)."""
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    values = {}
+    for line in text.splitlines():
+        for name in ("size", "seconds"):
+            for part in ("sum", "count"):
+                prefix = f"sealpay_posting_batch_{name}_{part} "
+                if line.startswith(prefix):
+                    values[f"{name}_{part}"] = float(line.split()[-1])
+    count = values.get("size_count", 0)
+    if not count:
+        return "n/a"
+    mean_size = values["size_sum"] / count
+    mean_ms = values["seconds_sum"] / count * 1000
+    return f"{int(count)} batches, mean {mean_size:.1f} ops, mean {mean_ms:.2f} ms"
+
+
 def run_pgbench(url: str, connections: int, seconds: float) -> float:
     from pgserver._commands import POSTGRES_BIN_PATH
 
@@ -157,6 +177,7 @@ def main() -> None:
             )
             elapsed = time.monotonic() - started
             cpu = meter.stop()
+            batches = batch_stats(args.port)
         books = check_books(url)
         say(f"pgbench tpcb-like: {args.connections} clients for {args.seconds:.0f}s")
         tps = run_pgbench(url, args.connections, args.seconds)
@@ -172,6 +193,7 @@ def main() -> None:
     print(f"pgbench_tps={tps:.1f}")
     per_transfer = {k: round(v / max(posted, 1) * 1e6) for k, v in cpu.items()}
     print(f"cpu_us_per_transfer={per_transfer} (of {elapsed:.1f}s x cores)")
+    print(f"posting_batches={batches}")
     print(
         f"books_balance={'yes' if books.ok else 'NO'} entries={books.entries} "
         f"asset_totals={books.asset_totals} cached_mismatches={books.cached_mismatches}"

@@ -11,10 +11,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
 from services.common.clock import Clock, SystemClock
-from services.common.database import create_db_engine, resolve_database_url
+from services.common.database import create_db_engine, libpq_url, resolve_database_url
 from services.common.logs import configure_logging
 from services.common.observability import RequestContextMiddleware
 from services.common.settings import resolve_admin_token
@@ -58,6 +59,13 @@ def create_app(
         pool_size=settings.db_pool_size,
         application_name="sealpay-gateway",
     )
+    pool = AsyncConnectionPool(
+        libpq_url(engine.url.render_as_string(hide_password=False)),
+        min_size=1,
+        max_size=settings.db_pool_size,
+        kwargs={"autocommit": True, "application_name": "sealpay-gateway"},
+        open=False,
+    )
     if dispatcher is None:
         audit_key = audit_key_from_settings(settings.ledger_audit_key, settings.sealpay_env)
         dispatcher = LocalDispatcher(
@@ -69,8 +77,10 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if generated:
             log.warning("gateway.admin_token.development", extra={"admin_token": admin_token})
+        await pool.open()
         yield
         await dispatcher.close()
+        await pool.close()
         engine.dispose()
 
     app = FastAPI(
@@ -79,7 +89,7 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    agents = AgentDirectory(engine, dispatcher, clock)
+    agents = AgentDirectory(pool, dispatcher, clock)
     app.state.settings = settings
     app.state.engine = engine
     app.state.dispatcher = dispatcher

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import Request
-from starlette.concurrency import run_in_threadpool
 
 from services.common.logs import agent_id_var
 from services.gateway.errors import Problem
@@ -87,7 +86,7 @@ async def current_agent(request: Request) -> AuthenticatedAgent:
     state = request.app.state
     agent = state.auth_cache.get(key_hash)
     if agent is None:
-        agent = await run_in_threadpool(state.agents.authenticate, key_hash)
+        agent = await state.agents.authenticate(key_hash)
         if agent is None:
             raise _unauthorized("unknown or revoked API key")
         state.auth_cache.put(key_hash, agent)

@@ -75,3 +75,26 @@ def test_revision_files_are_dated():
     for target in ALL_SCHEMAS:
         for path in (target.script_location / "versions").glob("*.py"):
             assert re.match(r"^\d{4}_\d{2}_\d{2}_\d{4}_[0-9a-f]{12}_\w+\.py$", path.name), path.name
+
+
+def test_partial_indexes_and_fillfactor_are_in_the_database(engine):
+    """compare_metadata does not look at index predicates or storage options."""
+    with engine.connect() as conn:
+        defs = dict(
+            conn.execute(
+                sa.text("SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = 'ledger'")
+            ).all()
+        )
+        options = dict(
+            conn.execute(
+                sa.text(
+                    "SELECT relname, array_to_string(reloptions, ',') FROM pg_class "
+                    "WHERE relnamespace = 'ledger'::regnamespace AND relkind = 'r'"
+                )
+            ).all()
+        )
+    assert "WHERE (payer_owner_id IS NOT NULL)" in defs["ix_entries_payer_history"]
+    assert "WHERE (payee_owner_id IS NOT NULL)" in defs["ix_entries_payee_history"]
+    assert "WHERE (related_entry_id IS NOT NULL)" in defs["ix_entries_related_entry_id"]
+    assert options["accounts"] == "fillfactor=70"
+    assert options["monthly_counters"] == "fillfactor=70"

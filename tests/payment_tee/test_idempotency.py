@@ -1,5 +1,6 @@
 """Idempotency keys: replays return the original receipt; reuse with other parameters fails."""
 
+import asyncio
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -55,8 +56,11 @@ def test_a_refused_request_does_not_consume_its_key(db, core):
 def test_duplicates_in_one_batch_post_once(db, core):
     alice, bob = new_holder(core, balance=100_000), new_holder(core)
     cmd = transfer_cmd(alice, bob, 700, key="order-000005")
-    futures = [core.submit(PostTransfer(cmd)) for _ in range(5)]
-    results = [f.result() for f in futures]
+
+    async def five_at_once():
+        return await asyncio.gather(*(core.submit_async(PostTransfer(cmd)) for _ in range(5)))
+
+    results = core._background_loop().run(five_at_once())
     assert len({r.receipt.payment_id for r in results}) == 1
     assert sum(not r.replayed for r in results) == 1
     assert core.balance(alice).available == 100_000 - 700

@@ -1,71 +1,86 @@
-"""SQL for agents and their API keys (gateway schema)."""
+"""SQL for agents and their API keys (gateway schema), on an async psycopg pool.
+
+Async because two of these run on the hot path of every payment (who is
+calling, who is being paid): on the event loop they cost one round trip and
+no thread handoff.
+"""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, NamedTuple
 
-import sqlalchemy as sa
-from sqlalchemy import Connection, Row
-from sqlalchemy.exc import IntegrityError
+import psycopg
+from psycopg.rows import namedtuple_row
 
 
 class NameTaken(Exception):
     pass
 
 
-def insert_agent(conn: Connection, agent_id: uuid.UUID, name: str, now: datetime) -> None:
+class AgentRow(NamedTuple):
+    id: uuid.UUID
+    name: str
+    created_at: datetime
+
+
+async def insert_agent(
+    conn: psycopg.AsyncConnection[Any], agent_id: uuid.UUID, name: str, now: datetime
+) -> None:
     try:
-        with conn.begin_nested():
-            conn.execute(
-                sa.text(
-                    "INSERT INTO gateway.agents (id, name, created_at) VALUES (:id, :name, :now)"
-                ),
-                {"id": agent_id, "name": name, "now": now},
+        async with conn.transaction():  # a savepoint: the caller's transaction survives
+            await conn.execute(
+                "INSERT INTO gateway.agents (id, name, created_at) VALUES (%s, %s, %s)",
+                (agent_id, name, now),
             )
-    except IntegrityError as exc:
-        if "uq_agents_lower_name" in str(exc.orig):
+    except psycopg.errors.UniqueViolation as exc:
+        if exc.diag.constraint_name == "uq_agents_lower_name":
             raise NameTaken(name) from None
         raise
 
 
-def insert_api_key(
-    conn: Connection, agent_id: uuid.UUID, key_hash: bytes, prefix: str, now: datetime
-) -> uuid.UUID:
-    key_id = uuid.uuid4()
-    conn.execute(
-        sa.text(
-            "INSERT INTO gateway.api_keys (id, agent_id, key_hash, prefix, created_at) "
-            "VALUES (:id, :agent, :hash, :prefix, :now)"
-        ),
-        {"id": key_id, "agent": agent_id, "hash": key_hash, "prefix": prefix, "now": now},
+async def insert_api_key(
+    conn: psycopg.AsyncConnection[Any],
+    agent_id: uuid.UUID,
+    key_hash: bytes,
+    prefix: str,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        "INSERT INTO gateway.api_keys (id, agent_id, key_hash, prefix, created_at) "
+        "VALUES (%s, %s, %s, %s, %s)",
+        (uuid.uuid4(), agent_id, key_hash, prefix, now),
     )
-    return key_id
 
 
-def agent_by_key_hash(
-    conn: Connection, key_hash: bytes
-) -> Row[tuple[uuid.UUID, str, datetime, bytes]] | None:
-    return conn.execute(
-        sa.text(
-            "SELECT a.id, a.name, a.created_at, k.key_hash FROM gateway.api_keys k "
-            "JOIN gateway.agents a ON a.id = k.agent_id "
-            "WHERE k.key_hash = :h AND k.revoked_at IS NULL"
-        ),
-        {"h": key_hash},
-    ).first()  # type: ignore[return-value]
+async def agent_by_key_hash(
+    conn: psycopg.AsyncConnection[Any], key_hash: bytes
+) -> tuple[AgentRow, bytes] | None:
+    cur = await conn.execute(
+        "SELECT a.id, a.name, a.created_at, k.key_hash FROM gateway.api_keys k "
+        "JOIN gateway.agents a ON a.id = k.agent_id "
+        "WHERE k.key_hash = %s AND k.revoked_at IS NULL",
+        (key_hash,),
+    )
+    row = await cur.fetchone()
+    return None if row is None else (AgentRow(row[0], row[1], row[2]), bytes(row[3]))
 
 
-def agent_by_id(
-    conn: Connection, agent_id: uuid.UUID
-) -> Row[tuple[uuid.UUID, str, datetime]] | None:
-    return conn.execute(
-        sa.text("SELECT id, name, created_at FROM gateway.agents WHERE id = :id"), {"id": agent_id}
-    ).first()  # type: ignore[return-value]
+async def agent_by_id(conn: psycopg.AsyncConnection[Any], agent_id: uuid.UUID) -> AgentRow | None:
+    async with conn.cursor(row_factory=namedtuple_row) as cur:
+        await cur.execute(
+            "SELECT id, name, created_at FROM gateway.agents WHERE id = %s", (agent_id,)
+        )
+        row = await cur.fetchone()
+    return None if row is None else AgentRow(row.id, row.name, row.created_at)
 
 
-def agent_by_name(conn: Connection, name: str) -> Row[tuple[uuid.UUID, str, datetime]] | None:
-    return conn.execute(
-        sa.text("SELECT id, name, created_at FROM gateway.agents WHERE lower(name) = lower(:n)"),
-        {"n": name},
-    ).first()  # type: ignore[return-value]
+async def agent_by_name(conn: psycopg.AsyncConnection[Any], name: str) -> AgentRow | None:
+    async with conn.cursor(row_factory=namedtuple_row) as cur:
+        await cur.execute(
+            "SELECT id, name, created_at FROM gateway.agents WHERE lower(name) = lower(%s)",
+            (name,),
+        )
+        row = await cur.fetchone()
+    return None if row is None else AgentRow(row.id, row.name, row.created_at)

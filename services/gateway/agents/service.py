@@ -14,8 +14,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
+from psycopg_pool import AsyncConnectionPool
 
 from services.common.clock import Clock
 from services.gateway.agents import repository as repo
@@ -57,8 +56,12 @@ class _RecipientCache:
 
 
 class AgentDirectory:
-    def __init__(self, engine: Engine, dispatcher: PaymentDispatcher, clock: Clock) -> None:
-        self.engine = engine
+    """Agents over an async psycopg pool (opened by the app's lifespan)."""
+
+    def __init__(
+        self, pool: AsyncConnectionPool, dispatcher: PaymentDispatcher, clock: Clock
+    ) -> None:
+        self.pool = pool
         self.dispatcher = dispatcher
         self.clock = clock
         self._recipients = _RecipientCache()
@@ -69,48 +72,41 @@ class AgentDirectory:
         agent_id = uuid.uuid4()
         api_key = new_api_key()
         now = self.clock.now()
-        conn = await run_in_threadpool(self.engine.connect)
-        try:
-            txn = conn.begin()
+        async with self.pool.connection() as conn, conn.transaction():
             try:
-                await run_in_threadpool(repo.insert_agent, conn, agent_id, name, now)
+                await repo.insert_agent(conn, agent_id, name, now)
             except repo.NameTaken:
                 raise Problem(409, "agent_name_taken", f"the name {name!r} is taken") from None
-            await run_in_threadpool(
-                repo.insert_api_key, conn, agent_id, hash_api_key(api_key), api_key[:7], now
-            )
+            await repo.insert_api_key(conn, agent_id, hash_api_key(api_key), api_key[:7], now)
             holder = await self.dispatcher.register_holder(agent_id)
-            await run_in_threadpool(txn.commit)
-        finally:
-            await run_in_threadpool(conn.close)
         agent = AuthenticatedAgent(agent_id, name, now)
         return Registration(agent, api_key, holder.tier.value)
 
-    def authenticate(self, key_hash: bytes) -> AuthenticatedAgent | None:
-        with self.engine.connect() as conn:
-            row = repo.agent_by_key_hash(conn, key_hash)
-        if row is None or not hmac.compare_digest(bytes(row.key_hash), key_hash):
+    async def authenticate(self, key_hash: bytes) -> AuthenticatedAgent | None:
+        async with self.pool.connection() as conn:
+            found = await repo.agent_by_key_hash(conn, key_hash)
+        if found is None or not hmac.compare_digest(found[1], key_hash):
             return None
+        row = found[0]
         return AuthenticatedAgent(row.id, row.name, row.created_at)
 
     async def resolve(self, name_or_id: str) -> AuthenticatedAgent | None:
         """A recipient by id (a UUID) or by name (case-insensitive)."""
-        key = str(uuid.UUID(name_or_id)) if _looks_like_uuid(name_or_id) else name_or_id.lower()
+        by_id = _looks_like_uuid(name_or_id)
+        key = str(uuid.UUID(name_or_id)) if by_id else name_or_id.lower()
         cached = self._recipients.get(key)
         if cached is not None:
             return cached
-        found = await run_in_threadpool(self._lookup, name_or_id)
-        if found is not None:
-            self._recipients.put(found)
-        return found
-
-    def _lookup(self, name_or_id: str) -> AuthenticatedAgent | None:
-        with self.engine.connect() as conn:
-            if _looks_like_uuid(name_or_id):
-                row = repo.agent_by_id(conn, uuid.UUID(name_or_id))
+        async with self.pool.connection() as conn:
+            if by_id:
+                row = await repo.agent_by_id(conn, uuid.UUID(name_or_id))
             else:
-                row = repo.agent_by_name(conn, name_or_id)
-        return None if row is None else AuthenticatedAgent(row.id, row.name, row.created_at)
+                row = await repo.agent_by_name(conn, name_or_id)
+        if row is None:
+            return None
+        found = AuthenticatedAgent(row.id, row.name, row.created_at)
+        self._recipients.put(found)
+        return found
 
 
 def _looks_like_uuid(text: str) -> bool:

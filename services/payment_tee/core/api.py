@@ -2,18 +2,19 @@
 
 Both adapters (the gRPC server in the Confidential VM and the gateway's
 in-process dispatcher) call these methods. Money movement and tier changes go
-through the batcher (one transaction per batch, see engine.py); registration,
-account opening and reads are short transactions of their own.
-Posting methods block (for threads); `submit` returns the Future itself, for
-callers on an event loop (`asyncio.wrap_future`).
+through a batcher (one transaction per batch, see engine.py) that runs on the
+caller's event loop: `await core.submit_async(op)`. Threads without a loop use
+the blocking methods (`transfer`, `credit`, ...), served by a private loop in
+a background thread. Registration, account opening and reads are short
+SQLAlchemy transactions of their own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import uuid
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import psycopg
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, Engine
 
 from services.common.database import libpq_url
 from services.payment_tee.core import history, holders
-from services.payment_tee.core.batcher import PostingBatcher
+from services.payment_tee.core.batcher import AsyncBatcher, BatchObserver
 from services.payment_tee.core.charges import PostCharge, PostRefund
 from services.payment_tee.core.commands import (
     ChargeCommand,
@@ -41,6 +42,61 @@ from services.payment_tee.core.transfers import PostTransfer
 T = TypeVar("T")
 
 
+class _BatchConnection:
+    """The one psycopg connection of one batcher: opened on first use, reopened
+    after a failure left it unusable. No pool: a batch never waits for one."""
+
+    def __init__(self, conninfo: str) -> None:
+        self._conninfo = conninfo
+        self._conn: psycopg.AsyncConnection[Any] | None = None
+
+    async def get(self) -> psycopg.AsyncConnection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = await psycopg.AsyncConnection.connect(
+                self._conninfo,
+                autocommit=False,
+                application_name="sealpay-payment-core",
+                # Generic plans: the batch statements are written to plan well
+                # without knowing their arrays (see batch_repository.py).
+                options=(
+                    "-c lock_timeout=5s -c statement_timeout=15s "
+                    "-c plan_cache_mode=force_generic_plan"
+                ),
+            )
+        return self._conn
+
+    async def recover(self) -> None:
+        """After a failed batch: roll back, or drop a broken connection."""
+        if self._conn is None:
+            return
+        try:
+            await self._conn.rollback()
+        except psycopg.Error:
+            await self._conn.close()
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+
+
+class _BackgroundLoop:
+    """An event loop in a daemon thread, for callers that are threads."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="payment-core-loop", daemon=True
+        )
+        self.thread.start()
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+
 class PaymentCore:
     def __init__(
         self,
@@ -48,20 +104,34 @@ class PaymentCore:
         ctx: PostingContext,
         default_asset: str = "XMR",
         *,
-        batch_workers: int = 1,
         max_batch: int = 256,
+        batch_observer: BatchObserver | None = None,
+        batch_connections: int = 1,
     ) -> None:
         self.engine = engine
         self.ctx = ctx
         self.default_asset = default_asset
         self.platform = PlatformAccounts(ctx.clock)
-        self._local = threading.local()
-        self.batcher = PostingBatcher(self._run_batch, workers=batch_workers, max_batch=max_batch)
-
-    def close(self) -> None:
-        self.batcher.close()
+        self._max_batch = max_batch
+        self._batch_observer = batch_observer
+        self._conninfo = libpq_url(engine.url.render_as_string(hide_password=False))
+        self._batch_connections = batch_connections
+        self._batchers: dict[
+            asyncio.AbstractEventLoop, tuple[AsyncBatcher, list[_BatchConnection]]
+        ] = {}
+        self._background: _BackgroundLoop | None = None
+        self._lock = threading.Lock()
 
     # --- money movement (batched) -----------------------------------------------------
+
+    async def submit_async(self, op: Operation) -> Any:
+        """Validate, queue for the next batch on this loop, return after the commit."""
+        op.validate()
+        return await self._batcher().submit(op)
+
+    def execute(self, op: Operation) -> Any:
+        """The blocking form of `submit_async`, for threads."""
+        return self._background_loop().run(self.submit_async(op))
 
     def transfer(self, cmd: TransferCommand) -> PostingResult:
         result: PostingResult = self.execute(PostTransfer(cmd))
@@ -83,45 +153,55 @@ class PaymentCore:
         result: Holder = self.execute(holders.SetTier(owner_id, tier, self.default_asset, actor))
         return result
 
-    def submit(self, op: Operation) -> Future[Any]:
-        """Validate, then queue for the next batch. Invalid requests never enter one."""
-        try:
-            op.validate()
-        except Exception as exc:
-            failed: Future[Any] = Future()
-            failed.set_exception(exc)
-            return failed
-        return self.batcher.submit(op)
-
-    def execute(self, op: Operation) -> Any:
-        return self.submit(op).result()
-
-    def _run_batch(self, ops: list[Operation]) -> list[Outcome]:
-        conn = self._batch_connection()
-        try:
-            return run_batch(conn, self.ctx, self.platform, ops)
-        except BaseException:
-            self._discard_or_rollback(conn)
-            raise
-
-    def _batch_connection(self) -> psycopg.Connection[Any]:
-        """The calling batcher worker's own connection, opened on first use."""
-        conn: psycopg.Connection[Any] | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = psycopg.connect(
-                libpq_url(self.engine.url.render_as_string(hide_password=False)),
-                autocommit=False,
-                application_name="sealpay-payment-core",
-                options="-c lock_timeout=5s -c statement_timeout=15s",
+    def _batcher(self) -> AsyncBatcher:
+        loop = asyncio.get_running_loop()
+        found = self._batchers.get(loop)
+        if found is None:
+            conns = [_BatchConnection(self._conninfo) for _ in range(self._batch_connections)]
+            batcher = AsyncBatcher(
+                [self._runner(conn) for conn in conns],
+                max_batch=self._max_batch,
+                observer=self._batch_observer,
             )
-            self._local.conn = conn
-        return conn
+            found = (batcher, conns)
+            self._batchers[loop] = found
+        return found[0]
 
-    def _discard_or_rollback(self, conn: psycopg.Connection[Any]) -> None:
-        try:
-            conn.rollback()
-        except psycopg.Error:
-            conn.close()  # broken: the next batch reconnects
+    def _runner(
+        self, conn: _BatchConnection
+    ) -> Callable[[list[Operation]], Awaitable[list[Outcome]]]:
+        async def run(ops: list[Operation]) -> list[Outcome]:
+            db = await conn.get()
+            try:
+                return await run_batch(db, self.ctx, self.platform, ops)
+            except BaseException:
+                await conn.recover()
+                raise
+
+        return run
+
+    def _background_loop(self) -> _BackgroundLoop:
+        with self._lock:
+            if self._background is None:
+                self._background = _BackgroundLoop()
+            return self._background
+
+    async def aclose(self) -> None:
+        """Drain and stop the batcher of the running loop."""
+        found = self._batchers.pop(asyncio.get_running_loop(), None)
+        if found is not None:
+            batcher, conns = found
+            await batcher.close()
+            for conn in conns:
+                await conn.close()
+
+    def close(self) -> None:
+        """Stop the background loop (and its batcher), if one was started."""
+        with self._lock:
+            background, self._background = self._background, None
+        if background is not None:
+            background.run(self.aclose())
+            background.stop()
 
     # --- holders and accounts ---------------------------------------------------------
 

@@ -1,119 +1,114 @@
-"""Group concurrent requests into batches for the engine.
+"""Group concurrent requests into batches for the engine, on an asyncio loop.
 
-Callers (gateway request handlers, gRPC handler threads) submit an operation
-and get a Future. Worker threads take whatever is queued (up to `max_batch`),
-run it as one batch in one transaction, and resolve the futures only after the
-commit. Under light load a batch is a single operation and goes at once; under
-heavy load batches grow by themselves, which is group commit done in the
-application.
+Callers (gateway request handlers, gRPC handlers) `await submit(op)`. One task
+per loop takes whatever is queued (up to `max_batch`), runs it as one batch in
+one transaction, and resolves the callers only after the commit. Under light
+load a batch is a single operation and goes at once; under heavy load batches
+grow by themselves: group commit, done in the application.
+
+The batcher runs on the caller's own event loop, so the hot path has no thread
+handoff: while a batch waits on PostgreSQL, the loop keeps accepting requests
+for the next one.
 
 If a batch fails as a whole (a deadlock, a unique-key race with another
-process, any database error) nothing of it was committed, and each of its
+process, a lost connection) nothing of it was committed, and each of its
 operations is retried alone, so one bad operation cannot sink its neighbours.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import queue
-import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import Future
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-
-from sqlalchemy.exc import DBAPIError
 
 from services.payment_tee.core.engine import Operation, Outcome
 
 log = logging.getLogger("sealpay.payment_core.batcher")
 
-RETRYABLE_SQLSTATES = {"40P01", "40001"}  # deadlock_detected, serialization_failure
+RETRYABLE_SQLSTATES = {"40P01", "40001", "23505"}  # deadlock, serialization, key taken meanwhile
 MAX_ATTEMPTS = 5
 
-RunBatch = Callable[[list[Operation]], list[Outcome]]
+RunBatch = Callable[[list[Operation]], Awaitable[list[Outcome]]]
+# Called after each committed batch with (operations, seconds): adapters turn it
+# into metrics without the core importing a metrics library.
+BatchObserver = Callable[[int, float], None]
 
 
 @dataclass
 class _Pending:
     op: Operation
-    future: Future[Any]
+    future: asyncio.Future[Any]
 
 
-class PostingBatcher:
-    def __init__(self, run: RunBatch, *, workers: int = 1, max_batch: int = 256) -> None:
-        self._run = run
+class AsyncBatcher:
+    def __init__(
+        self,
+        runners: list[RunBatch],
+        *,
+        max_batch: int = 256,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        """One worker task per runner (each with its own connection): while one
+        batch waits on its commit, the next can already be decided and sent."""
+        self._observer = observer
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[_Pending | None] = queue.SimpleQueue()
-        self._closed = False
-        self._threads = [
-            threading.Thread(target=self._work, name=f"posting-batcher-{i}", daemon=True)
-            for i in range(workers)
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._work(run), name=f"posting-batcher-{i}")
+            for i, run in enumerate(runners)
         ]
-        for thread in self._threads:
-            thread.start()
 
-    def submit(self, op: Operation) -> Future[Any]:
-        future: Future[Any] = Future()
-        if self._closed:
-            future.set_exception(RuntimeError("the payment core is shutting down"))
-            return future
-        self._queue.put(_Pending(op, future))
-        return future
+    async def submit(self, op: Operation) -> Any:
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(op, future))
+        return await future
 
-    def close(self) -> None:
-        """Finish what is queued, then stop the workers."""
-        self._closed = True
-        for _ in self._threads:
-            self._queue.put(None)
-        for thread in self._threads:
-            thread.join(timeout=30)
+    async def close(self) -> None:
+        """Finish what is queued, then stop."""
+        await self._queue.join()
+        for task in self._tasks:
+            task.cancel()
 
-    def _work(self) -> None:
+    async def _work(self, run: RunBatch) -> None:
         while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < self._max_batch:
-                try:
-                    nxt = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if nxt is None:
-                    self._queue.put(None)  # leave the stop signal for after this batch
-                    break
-                batch.append(nxt)
-            self._process(batch)
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._process(run, batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
 
-    def _process(self, batch: list[_Pending]) -> None:
+    async def _process(self, run: RunBatch, batch: list[_Pending]) -> None:
+        started = time.perf_counter()
         try:
-            outcomes = self._run([p.op for p in batch])
+            outcomes = await run([p.op for p in batch])
         except Exception as exc:  # nothing committed; isolate by retrying one by one
-            if len(batch) == 1:
-                self._retry_alone(batch[0], exc)
-                return
-            log.warning(
-                "payments.batch.failed", extra={"size": len(batch), "error": repr(exc)[:300]}
-            )
+            if len(batch) > 1:
+                log.warning(
+                    "payments.batch.failed", extra={"size": len(batch), "error": repr(exc)[:300]}
+                )
             for pending in batch:
-                self._retry_alone(pending, None)
+                await self._retry_alone(run, pending, exc if len(batch) == 1 else None)
             return
+        if self._observer is not None:
+            self._observer(len(batch), time.perf_counter() - started)
         for pending, outcome in zip(batch, outcomes, strict=True):
             _resolve(pending.future, outcome)
 
-    def _retry_alone(self, pending: _Pending, first_error: Exception | None) -> None:
-        attempt = 1 if first_error is not None else 0
-        error = first_error
-        while attempt < MAX_ATTEMPTS:
-            if error is not None and not _retryable(error):
-                break
-            if attempt:
-                time.sleep(0.002 * attempt)
-            attempt += 1
+    async def _retry_alone(self, run: RunBatch, pending: _Pending, error: Exception | None) -> None:
+        attempts = 1 if error is not None else 0
+        while attempts < MAX_ATTEMPTS and (error is None or retryable(error)):
+            if attempts:
+                await asyncio.sleep(0.002 * attempts)
+            attempts += 1
             try:
-                (outcome,) = self._run([pending.op])
+                (outcome,) = await run([pending.op])
             except Exception as exc:
                 error = exc
                 continue
@@ -121,19 +116,22 @@ class PostingBatcher:
             return
         assert error is not None
         log.error("payments.operation.failed", extra={"error": repr(error)[:500]})
-        pending.future.set_exception(error)
+        if not pending.future.done():
+            pending.future.set_exception(error)
 
 
-def _retryable(exc: Exception) -> bool:
-    if isinstance(exc, DBAPIError):
-        sqlstate = getattr(exc.orig, "sqlstate", None)
-        # A unique violation means another transaction took the key: rerunning
-        # finds its entry and replays it.
-        return sqlstate in RETRYABLE_SQLSTATES or sqlstate == "23505"
-    return False
+def retryable(exc: Exception) -> bool:
+    """Failures a fresh attempt can get past; a broken connection is reopened."""
+    import psycopg
+
+    if isinstance(exc, psycopg.OperationalError):
+        return True
+    return isinstance(exc, psycopg.Error) and exc.sqlstate in RETRYABLE_SQLSTATES
 
 
-def _resolve(future: Future[Any], outcome: Outcome) -> None:
+def _resolve(future: asyncio.Future[Any], outcome: Outcome) -> None:
+    if future.done():  # the caller went away (cancelled); the outcome stands regardless
+        return
     if outcome.error is not None:
         future.set_exception(outcome.error)
     else:

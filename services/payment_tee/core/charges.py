@@ -40,8 +40,8 @@ class PostCharge(Operation):
     def validate(self) -> None:
         self.cmd.validate()
 
-    def prepare(self, conn: psycopg.Connection[Any], platform: PlatformAccounts) -> None:
-        self.revenue_id = platform.id_for(
+    async def prepare(self, conn: psycopg.AsyncConnection[Any], platform: PlatformAccounts) -> None:
+        self.revenue_id = await platform.id_for(
             conn, revenue_account_name(self.cmd.purpose), self.cmd.account.asset
         )
 
@@ -102,9 +102,9 @@ class PostRefund(Operation):
     def validate(self) -> None:
         self.cmd.validate()
 
-    def prepare(self, conn: psycopg.Connection[Any], platform: PlatformAccounts) -> None:
+    async def prepare(self, conn: psycopg.AsyncConnection[Any], platform: PlatformAccounts) -> None:
         # Entries are append-only: what is read here stays true after the lock.
-        charge = batch_repo.get_entry(conn, self.cmd.charge_id)
+        charge = await batch_repo.get_entry(conn, self.cmd.charge_id)
         if charge is None or charge["kind"] != CHARGE:
             raise ReceiptNotFound(f"no charge {self.cmd.charge_id}")
         self.charge = charge

@@ -28,8 +28,8 @@ class CreditAccount(Operation):
     def validate(self) -> None:
         self.cmd.validate()
 
-    def prepare(self, conn: psycopg.Connection[Any], platform: PlatformAccounts) -> None:
-        self.source_id = platform.id_for(conn, self.cmd.source, self.cmd.account.asset)
+    async def prepare(self, conn: psycopg.AsyncConnection[Any], platform: PlatformAccounts) -> None:
+        self.source_id = await platform.id_for(conn, self.cmd.source, self.cmd.account.asset)
 
     def owners(self) -> set[uuid.UUID]:
         return {self.cmd.account.owner_id}

@@ -44,7 +44,7 @@ class Operation:
     def validate(self) -> None:
         """Refuse malformed requests before they enter a batch."""
 
-    def prepare(self, conn: psycopg.Connection[Any], platform: PlatformAccounts) -> None:
+    async def prepare(self, conn: psycopg.AsyncConnection[Any], platform: PlatformAccounts) -> None:
         """Reads before locking (nothing here may rely on staying true)."""
 
     def owners(self) -> set[uuid.UUID]:
@@ -69,8 +69,8 @@ class Outcome:
     error: PaymentError | None = None
 
 
-def run_batch(
-    conn: psycopg.Connection[Any],
+async def run_batch(
+    conn: psycopg.AsyncConnection[Any],
     ctx: PostingContext,
     platform: PlatformAccounts,
     ops: list[Operation],
@@ -82,25 +82,27 @@ def run_batch(
     live: list[int] = []
     for i, op in enumerate(ops):
         try:
-            op.prepare(conn, platform)
+            await op.prepare(conn, platform)
             live.append(i)
         except PaymentError as refusal:
             outcomes[i] = Outcome(error=refusal)
-    _lock_and_load(conn, state, [ops[i] for i in live])
+    await _lock_and_load(conn, state, [ops[i] for i in live])
     for i in live:
         try:
             outcomes[i] = Outcome(value=ops[i].decide(state))
         except PaymentError as refusal:
             outcomes[i] = Outcome(error=refusal)
-    batch_repo.write_and_commit(conn, state.writes, now)
+    await batch_repo.write_and_commit(conn, state.writes, now)
     return [o if o is not None else Outcome() for o in outcomes]
 
 
-def _lock_and_load(conn: psycopg.Connection[Any], state: BatchState, ops: list[Operation]) -> None:
+async def _lock_and_load(
+    conn: psycopg.AsyncConnection[Any], state: BatchState, ops: list[Operation]
+) -> None:
     owners: set[uuid.UUID] = set().union(*(op.owners() for op in ops)) if ops else set()
     if not owners:
         return
-    loaded = batch_repo.lock_and_load(
+    loaded = await batch_repo.lock_and_load(
         conn,
         owners,
         set().union(*(op.account_refs() for op in ops)),

@@ -26,21 +26,21 @@ class PlatformAccounts:
         self._ids: dict[tuple[str, str], int] = {}
         self._lock = threading.Lock()
 
-    def id_for(self, conn: psycopg.Connection[Any], name: str, asset: str) -> int:
+    async def id_for(self, conn: psycopg.AsyncConnection[Any], name: str, asset: str) -> int:
         key = (name, asset)
         cached = self._ids.get(key)
         if cached is not None:
             return cached
-        existing = batch_repo.platform_account_id(conn, name, asset)
+        existing = await batch_repo.platform_account_id(conn, name, asset)
         if existing is not None:
             with self._lock:
                 self._ids[key] = existing
             return existing
-        created = batch_repo.insert_platform_account(conn, name, asset, self._clock.now())
+        created = await batch_repo.insert_platform_account(conn, name, asset, self._clock.now())
         if created is not None:
             return created  # ours and uncommitted: not cached
         # A concurrent transaction created it and committed (the insert waited).
-        return self.id_for(conn, name, asset)
+        return await self.id_for(conn, name, asset)
 
     def forget(self) -> None:
         """Drop cached ids (tests that truncate the ledger between cases)."""

@@ -63,6 +63,7 @@ accounts = sa.Table(
         unique=True,
         postgresql_where=sa.text("owner_id IS NULL"),
     ),
+    postgresql_with={"fillfactor": 70},  # room for HOT balance updates
 )
 
 entries = sa.Table(
@@ -95,12 +96,24 @@ entries = sa.Table(
     sa.CheckConstraint("fee >= 0 AND fee < amount", name="fee_range"),
     sa.UniqueConstraint("idempotency_scope", "idempotency_key"),
     sa.Index(
-        "ix_entries_payer_history", "payer_owner_id", sa.text("created_at DESC"), sa.text("id DESC")
+        "ix_entries_payer_history",
+        "payer_owner_id",
+        sa.text("created_at DESC"),
+        sa.text("id DESC"),
+        postgresql_where=sa.text("payer_owner_id IS NOT NULL"),
     ),
     sa.Index(
-        "ix_entries_payee_history", "payee_owner_id", sa.text("created_at DESC"), sa.text("id DESC")
+        "ix_entries_payee_history",
+        "payee_owner_id",
+        sa.text("created_at DESC"),
+        sa.text("id DESC"),
+        postgresql_where=sa.text("payee_owner_id IS NOT NULL"),
     ),
-    sa.Index("ix_entries_related_entry_id", "related_entry_id"),
+    sa.Index(
+        "ix_entries_related_entry_id",
+        "related_entry_id",
+        postgresql_where=sa.text("related_entry_id IS NOT NULL"),
+    ),
 )
 
 lines = sa.Table(
@@ -120,6 +133,7 @@ monthly_counters = sa.Table(
     sa.Column("owner_id", UUID(as_uuid=True), sa.ForeignKey(holders.c.owner_id), primary_key=True),
     sa.Column("month", sa.Date, primary_key=True),
     sa.Column("transfers", sa.Integer, nullable=False),
+    postgresql_with={"fillfactor": 70},
 )
 
 audit_log = sa.Table(

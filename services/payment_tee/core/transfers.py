@@ -35,9 +35,9 @@ class PostTransfer(Operation):
         if self.cmd.payer.asset != self.cmd.payee.asset:
             raise AssetMismatch("payer and payee accounts hold different assets")
 
-    def prepare(self, conn: psycopg.Connection[Any], platform: PlatformAccounts) -> None:
+    async def prepare(self, conn: psycopg.AsyncConnection[Any], platform: PlatformAccounts) -> None:
         if self.cmd.kind is TransferKind.HUB_ROUTING:
-            self.fee_account_id = platform.id_for(conn, FEE_REVENUE, self.cmd.payer.asset)
+            self.fee_account_id = await platform.id_for(conn, FEE_REVENUE, self.cmd.payer.asset)
 
     def owners(self) -> set[uuid.UUID]:
         return {self.cmd.payer.owner_id, self.cmd.payee.owner_id}
