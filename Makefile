@@ -44,6 +44,12 @@ verify-audit: venv  ## recompute the ledger's audit chains
 bench: venv  ## transfer throughput over HTTP vs pgbench (scripts/bench/transfers.py)
 	$(BIN)/python -m scripts.bench.transfers
 
+proto: venv  ## regenerate services/protos/ from protos/
+	$(BIN)/python scripts/gen_protos.py
+
+bench-tee: venv  ## median transfer latency: TEE path vs in-process (scripts/bench/tee_latency.py)
+	$(BIN)/python -m scripts.bench.tee_latency
+
 lock: venv  ## re-pin the full dependency set into constraints.txt
 	$(BIN)/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
 

@@ -87,3 +87,21 @@ def core(db: Engine):
     instance = make_core(db)
     yield instance
     instance.close()
+
+
+@pytest.fixture(scope="session")
+def mtls(tmp_path_factory):
+    """One CA with server and client certificates for the whole session."""
+    from support.tee import make_mtls
+
+    return make_mtls(tmp_path_factory.mktemp("mtls") / "material")
+
+
+@pytest.fixture(scope="session")
+def simulated_chain_dir(tmp_path_factory):
+    """A simulated AMD chain, created once (RSA-4096 key generation is slow)."""
+    from services.payment_tee.attestation.providers import load_or_create_simulated_chain
+
+    directory = tmp_path_factory.mktemp("simulated-amd") / "chain"
+    load_or_create_simulated_chain(directory)
+    return directory

@@ -19,7 +19,9 @@ from sqlalchemy.engine import Engine, make_url
 log = logging.getLogger("sealpay.database")
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_DATA_DIR = PROJECT_ROOT / ".data"
+# Local state (embedded database, dev secrets, dev certificates, logs);
+# SEALPAY_DATA_DIR moves it, e.g. for an isolated end-to-end run.
+DEFAULT_DATA_DIR = Path(os.environ.get("SEALPAY_DATA_DIR") or PROJECT_ROOT / ".data")
 EMBEDDED_DATABASE = "sealpay"
 
 _servers: dict[Path, Any] = {}
@@ -88,7 +90,7 @@ def resolve_database_url(
     if url:
         return sqlalchemy_url(url)
     if (env or os.environ.get("SEALPAY_ENV")) == "production":
-        from services.common.settings import ConfigError
+        from services.common.errors import ConfigError
 
         raise ConfigError("DATABASE_URL is required when SEALPAY_ENV=production")
     return start_embedded(data_dir)

@@ -15,7 +15,7 @@ import secrets
 from pathlib import Path
 
 from services.common.database import DEFAULT_DATA_DIR
-from services.common.settings import ConfigError
+from services.common.errors import ConfigError
 
 
 def secrets_path(data_dir: Path | None = None) -> Path:

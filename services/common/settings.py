@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.errors import ConfigError
+
 
 class CommonSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
@@ -23,10 +25,6 @@ class CommonSettings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.sealpay_env == "production"
-
-
-class ConfigError(RuntimeError):
-    """A setting is missing or invalid; the service refuses to start."""
 
 
 def resolve_admin_token(token: str | None, env: str) -> tuple[str, bool]:

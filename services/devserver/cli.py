@@ -18,6 +18,7 @@ from services.common.database import DEFAULT_DATA_DIR, resolve_database_url, sto
 from services.common.devsecrets import dev_secret
 from services.common.migrations import upgrade_all
 from services.devserver.supervisor import ServiceProcess, watch
+from services.devserver.tee import LocalTee
 
 app = typer.Typer(add_completion=False, help=__doc__)
 console = Console(stderr=True, soft_wrap=True)
@@ -43,6 +44,10 @@ def migrate() -> None:
 @app.command()
 def run(
     port: int = typer.Option(int(os.environ.get("GATEWAY_PORT", "8000")), help="gateway port"),
+    tee: bool = typer.Option(
+        os.environ.get("PAYMENT_VIA_TEE", "true").lower() in ("1", "true", "yes"),
+        help="run the payment TEE (simulated attestation) and send money through it",
+    ),
 ) -> None:
     """Migrate, start the services, print the URL and the operator token; Ctrl-C stops."""
     env_name = os.environ.get("SEALPAY_ENV", "development")
@@ -59,13 +64,20 @@ def run(
         "LEDGER_AUDIT_KEY": os.environ.get("LEDGER_AUDIT_KEY")
         or dev_secret("ledger_audit_key", env_name),
     }
-    gateway = ServiceProcess(
-        name="gateway",
-        module="services.gateway",
-        env={**common, "GATEWAY_PORT": str(port)},
-        ready_url=f"http://127.0.0.1:{port}/readyz",
+    services: list[ServiceProcess] = []
+    gateway_env = {**common, "GATEWAY_PORT": str(port), "PAYMENT_VIA_TEE": "false"}
+    if tee:
+        local_tee = LocalTee.prepare(DEFAULT_DATA_DIR)
+        services.append(local_tee.process(common))
+        gateway_env.update(local_tee.gateway_env())
+    services.append(
+        ServiceProcess(
+            name="gateway",
+            module="services.gateway",
+            env=gateway_env,
+            ready_url=f"http://127.0.0.1:{port}/readyz",
+        )
     )
-    services = [gateway]
     log_dir = DEFAULT_DATA_DIR / "logs"
     for svc in services:
         with console.status(f"starting {svc.name}…"):
@@ -78,6 +90,8 @@ def run(
                     s.stop()
                 raise typer.Exit(1) from None
     _print_welcome(port, admin_token, "SEALPAY_ADMIN_TOKEN" not in os.environ, log_dir)
+    if tee:
+        local_tee.print_summary(console)
     raise typer.Exit(watch(services))
 
 

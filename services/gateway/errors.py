@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.logs import request_id_var
+from services.gateway.dispatch.errors import PaymentCoreUnavailable
 from services.payment_tee.core.errors import PaymentError
 
 PROBLEM_TYPE_BASE = "https://docs.sealpay.dev/errors/"
@@ -106,11 +107,22 @@ def install(app: FastAPI) -> None:
         )
         return render(Problem(exc.status_code, code, str(exc.detail)), request)
 
+    async def on_core_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        problem = Problem(
+            503,
+            "payment_core_unavailable",
+            "the payment core cannot be reached; nothing was moved (retry with the same "
+            "Idempotency-Key)",
+        )
+        problem.headers["Retry-After"] = "1"
+        return render(problem, request)
+
     async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Starlette logs the traceback; the caller gets a problem, never a stack.
         return render(Problem(500, "internal_error", "an unexpected error occurred"), request)
 
     app.add_exception_handler(Problem, on_problem)
+    app.add_exception_handler(PaymentCoreUnavailable, on_core_unavailable)
     app.add_exception_handler(Exception, on_unexpected)
     app.add_exception_handler(PaymentError, on_payment_error)
     app.add_exception_handler(RequestValidationError, on_validation)

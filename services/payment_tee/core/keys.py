@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.common.devsecrets import dev_secret
-from services.common.settings import ConfigError
+from services.common.errors import ConfigError
 
 MIN_AUDIT_KEY_CHARS = 32
 

@@ -1,0 +1,164 @@
+"""What the client does when the answer cannot be trusted or is not an API answer at all.
+
+A ``relay`` sits between the client and the real gateway and alters requests
+or answers, as a man in the middle (or a broken proxy) would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sealpay import (
+    ConnectionFailed,
+    PaymentCoreUnavailable,
+    ReceiptMismatchError,
+    ReceiptSignatureError,
+    SealpayClient,
+    ServerError,
+    UnexpectedResponseError,
+)
+from support.servers import free_port
+
+
+def _on_receipts(change: dict[str, Any]):
+    def edit(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if "signature" in body:
+            return {**body, **change}
+        if isinstance(body.get("data"), list):
+            return {**body, "data": [{**r, **change} for r in body["data"]]}
+        return body
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"net": 10_000},
+        {"to": "00000000-0000-0000-0000-000000000000"},
+        {"signer": "tee"},
+        {"memo": None},
+        {"extra": "slipped in"},
+        {"signature": "AAAA"},
+    ],
+    ids=["net", "to", "signer", "memo", "added-member", "bad-signature"],
+)
+def test_a_tampered_receipt_raises_receipt_signature_error(party, relay, change):
+    alice, _ = party("alice", 100_000), party("bob")
+    tampering = relay(edit_response=_on_receipts(change))
+    with pytest.raises(ReceiptSignatureError) as caught:
+        alice.connect(transport=tampering).pay(
+            "bob", 10_000, memo="dataset", idempotency_key="order-2026-0001"
+        )
+
+    error = caught.value
+    assert error.idempotency_key == "order-2026-0001"
+    assert all(error.receipt_data[k] == v for k, v in change.items())
+    # The payment did happen: replaying the key over an honest path reconciles it.
+    assert alice.client.balance().available == 90_000
+    honest = alice.client.pay("bob", 10_000, memo="dataset", idempotency_key="order-2026-0001")
+    assert honest.replayed and honest.payment_id == error.receipt_data["payment_id"]
+
+
+def test_a_receipt_without_signature_is_refused(party, relay):
+    alice, _ = party("alice", 100_000), party("bob")
+    strip = relay(
+        edit_response=lambda path, body: {k: v for k, v in body.items() if k != "signature"}
+    )
+    with pytest.raises(ReceiptSignatureError, match="signature"):
+        alice.connect(transport=strip).pay("bob", 1_000)
+
+
+def test_tampered_receipts_in_history_are_refused(party, relay):
+    alice, _ = party("alice", 100_000), party("bob")
+    alice.client.pay("bob", 1_000)
+    tampering = relay(edit_response=_on_receipts({"amount": 1}))
+    client = alice.connect(transport=tampering)
+    with pytest.raises(ReceiptSignatureError):
+        client.payments()
+    with pytest.raises(ReceiptSignatureError):
+        next(client.iter_payments())
+
+
+def test_a_relay_that_changes_the_amount_is_caught_by_the_receipt(party, relay):
+    def inflate(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return {**body, "amount": 9_000} if path.endswith("/hub-routing") else body
+
+    alice, _ = party("alice", 100_000), party("bob")
+    inflating = relay(edit_request=inflate)
+    with pytest.raises(ReceiptMismatchError, match="amount") as caught:
+        alice.connect(transport=inflating).pay("bob", 1_000, idempotency_key="small-payment-001")
+
+    assert caught.value.receipt.amount == 9_000
+    assert caught.value.idempotency_key == "small-payment-001"
+
+
+def _answer(
+    status: int,
+    body: bytes,
+    content_type: str,
+    path: str = "/v2/payments/hub-routing",
+    **headers: str,
+):
+    def answer(request: httpx.Request) -> httpx.Response | None:
+        if request.url.path != path:
+            return None
+        return httpx.Response(
+            status, content=body, headers={"content-type": content_type, **headers}
+        )
+
+    return answer
+
+
+def test_payment_core_unavailable_is_its_own_server_error(party, relay):
+    problem = (
+        b'{"type":"https://docs.sealpay.dev/errors/payment_core_unavailable","status":503,'
+        b'"title":"payment core unavailable","detail":"the payment core cannot be reached",'
+        b'"code":"payment_core_unavailable"}'
+    )
+    unavailable = relay(
+        answer=_answer(503, problem, "application/problem+json", **{"retry-after": "1"})
+    )
+    alice, _ = party("alice", 100_000, transport=unavailable), party("bob")
+
+    with pytest.raises(PaymentCoreUnavailable) as caught:
+        alice.client.pay("bob", 1_000, idempotency_key="retry-me-later-1")
+
+    error = caught.value
+    assert isinstance(error, ServerError)
+    assert (error.status, error.code, error.idempotency_key) == (
+        503,
+        "payment_core_unavailable",
+        "retry-me-later-1",
+    )
+    assert error.retry_after == 1.0
+
+
+def test_a_proxy_error_page_is_an_unexpected_response(party, relay):
+    html = relay(answer=_answer(502, b"<html><body>Bad Gateway</body></html>", "text/html"))
+    alice, _ = party("alice", 100_000, transport=html), party("bob")
+
+    with pytest.raises(UnexpectedResponseError, match="502") as caught:
+        alice.client.pay("bob", 1_000)
+
+    assert caught.value.status == 502 and "Bad Gateway" in caught.value.body
+    assert caught.value.idempotency_key
+
+
+def test_a_success_without_json_is_an_unexpected_response(party, relay):
+    empty = relay(answer=_answer(200, b"ok", "text/plain", path="/v2/me/balance"))
+    alice = party("alice", transport=empty)
+    with pytest.raises(UnexpectedResponseError, match="JSON"):
+        alice.client.balance()
+
+
+def test_no_server_is_connection_failed_with_the_key_to_retry():
+    nobody = f"http://127.0.0.1:{free_port()}"
+    with (
+        SealpayClient(nobody, "sk_whatever", timeout=2) as client,
+        pytest.raises(ConnectionFailed) as caught,
+    ):
+        client.pay("bob", 1_000, idempotency_key="unknown-outcome-1")
+    assert caught.value.idempotency_key == "unknown-outcome-1"
