@@ -24,17 +24,13 @@ from services.gateway.admin.endpoints import router as admin_router
 from services.gateway.agents.endpoints import router as agents_router
 from services.gateway.agents.service import AgentDirectory
 from services.gateway.auth import AuthCache
-from services.gateway.dispatch.base import PaymentDispatcher
-from services.gateway.dispatch.grpc_client import GrpcDispatcher, client_credentials
-from services.gateway.dispatch.local import LocalDispatcher, in_process_core
-from services.gateway.dispatch.switching import SwitchingDispatcher
 from services.gateway.ops.endpoints import router as ops_router
 from services.gateway.payments.endpoints import router as payments_router
 from services.gateway.payments.service import Payments
 from services.gateway.settings import GatewaySettings
-from services.gateway.tee.checks import TeeChecker
 from services.gateway.tee.endpoints import router as tee_router
-from services.payment_tee.core.keys import audit_key_from_settings
+from services.payment_client.base import PaymentDispatcher
+from services.payment_client.factory import build_dispatcher, tee_checker
 
 log = logging.getLogger("sealpay.gateway")
 
@@ -109,55 +105,6 @@ def create_app(
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, service="gateway")
     return app
-
-
-def build_dispatcher(settings: GatewaySettings, engine: Engine, clock: Clock) -> PaymentDispatcher:
-    """In-process core, or the TEE with (unless forbidden) the in-process fallback."""
-    local: LocalDispatcher | None = None
-    if not settings.payment_via_tee or settings.payment_tee_fallback:
-        audit_key = audit_key_from_settings(settings.ledger_audit_key, settings.sealpay_env)
-        local = LocalDispatcher(
-            in_process_core(engine, audit_key, clock, settings.ledger_default_asset)
-        )
-    if not settings.payment_via_tee:
-        assert local is not None
-        return local
-    tee = GrpcDispatcher(
-        settings.payment_tee_target,
-        client_credentials(
-            settings.payment_tee_ca,
-            settings.payment_tee_client_cert,
-            settings.payment_tee_client_key,
-        ),
-        server_name=settings.payment_tee_server_name,
-        timeout=settings.payment_tee_timeout_seconds,
-        default_asset=settings.ledger_default_asset,
-    )
-    return SwitchingDispatcher(tee, local)
-
-
-def tee_checker(settings: GatewaySettings, dispatcher: PaymentDispatcher) -> TeeChecker | None:
-    if not isinstance(dispatcher, SwitchingDispatcher):
-        return None
-    assert settings.payment_tee_ca and settings.payment_tee_client_cert
-    assert settings.payment_tee_client_key
-    expected = settings.expected_measurements()
-    if not expected:
-        log.warning(
-            "tee.attestation.not_checked", extra={"why": "TEE_EXPECTED_MEASUREMENTS is empty"}
-        )
-    else:
-        dispatcher.tee_trusted = False  # until the first attestation verifies
-    return TeeChecker(
-        dispatcher,
-        ca=settings.payment_tee_ca,
-        client_cert=settings.payment_tee_client_cert,
-        client_key=settings.payment_tee_client_key,
-        expected_measurements=expected,
-        simulated_ark=settings.tee_simulated_ark,
-        health_interval=settings.tee_health_interval_seconds,
-        attestation_interval=settings.tee_attestation_interval_seconds,
-    )
 
 
 def app_from_env() -> FastAPI:

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.logs import request_id_var
-from services.gateway.dispatch.errors import PaymentCoreUnavailable
+from services.payment_client.errors import PaymentCoreUnavailable
 from services.payment_tee.core.errors import PaymentError
 
 PROBLEM_TYPE_BASE = "https://docs.sealpay.dev/errors/"

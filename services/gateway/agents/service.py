@@ -19,8 +19,8 @@ from psycopg_pool import AsyncConnectionPool
 from services.common.clock import Clock
 from services.gateway.agents import repository as repo
 from services.gateway.auth import AuthenticatedAgent, hash_api_key, new_api_key
-from services.gateway.dispatch.base import PaymentDispatcher
 from services.gateway.errors import Problem
+from services.payment_client.base import PaymentDispatcher
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from prometheus_client import Counter
 
 from services.gateway.agents.service import AgentDirectory
 from services.gateway.auth import AuthenticatedAgent
-from services.gateway.dispatch.base import PaymentDispatcher
 from services.gateway.errors import Problem
+from services.payment_client.base import PaymentDispatcher
 from services.payment_tee.core.commands import TransferCommand, TransferKind
 from services.payment_tee.core.errors import PaymentError
 from services.payment_tee.core.ledger import PostingResult

@@ -11,9 +11,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.gateway.dispatch.errors import TeeUnavailable
 from services.gateway.errors import Problem
 from services.gateway.openapi import problem_responses
+from services.payment_client.errors import TeeUnavailable
 
 router = APIRouter(prefix="/v2/tee", tags=["attestation"])
 

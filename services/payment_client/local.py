@@ -7,12 +7,12 @@ receipts are signed with a key generated in this process at boot and marked
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 from prometheus_client import Histogram
 from sqlalchemy import Engine
-from starlette.concurrency import run_in_threadpool
 
 from services.common.clock import Clock
 from services.payment_tee.core.api import PaymentCore
@@ -84,23 +84,23 @@ class LocalDispatcher:
         return result
 
     async def register_holder(self, owner_id: uuid.UUID) -> Holder:
-        return await run_in_threadpool(self.core.register_holder, owner_id)
+        return await asyncio.to_thread(self.core.register_holder, owner_id)
 
     async def open_account(self, owner_id: uuid.UUID, name: str) -> AccountBalance:
-        return await run_in_threadpool(self.core.open_account, owner_id, name)
+        return await asyncio.to_thread(self.core.open_account, owner_id, name)
 
     async def balance(self, owner_id: uuid.UUID) -> Balance:
-        return await run_in_threadpool(self.core.balance, owner_id)
+        return await asyncio.to_thread(self.core.balance, owner_id)
 
     async def usage(self, owner_id: uuid.UUID) -> Usage:
-        return await run_in_threadpool(self.core.usage, owner_id)
+        return await asyncio.to_thread(self.core.usage, owner_id)
 
     async def receipt(self, owner_id: uuid.UUID, payment_id: uuid.UUID) -> Receipt:
-        return await run_in_threadpool(self.core.receipt, owner_id, payment_id)
+        return await asyncio.to_thread(self.core.receipt, owner_id, payment_id)
 
     async def receipts(self, owner_id: uuid.UUID, limit: int, cursor: str | None) -> ReceiptPage:
-        return await run_in_threadpool(self.core.receipts, owner_id, limit, cursor)
+        return await asyncio.to_thread(self.core.receipts, owner_id, limit, cursor)
 
     async def close(self) -> None:
         await self.core.aclose()
-        await run_in_threadpool(self.core.close)
+        await asyncio.to_thread(self.core.close)

@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 
 from prometheus_client import Counter, Histogram
 
-from services.gateway.dispatch.errors import PaymentCoreUnavailable, TeeUnavailable
-from services.gateway.dispatch.grpc_client import GrpcDispatcher
-from services.gateway.dispatch.local import LocalDispatcher
+from services.payment_client.errors import PaymentCoreUnavailable, TeeUnavailable
+from services.payment_client.grpc_client import GrpcDispatcher
+from services.payment_client.local import LocalDispatcher
 from services.payment_tee.core.commands import (
     ChargeCommand,
     CreditCommand,

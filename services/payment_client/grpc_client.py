@@ -16,7 +16,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from services.common.errors import ConfigError
-from services.gateway.dispatch.errors import TeeUnavailable
+from services.payment_client.errors import TeeUnavailable
 from services.payment_tee import wire
 from services.payment_tee.core.commands import (
     ChargeCommand,

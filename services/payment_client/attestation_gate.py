@@ -19,8 +19,8 @@ from pathlib import Path
 from prometheus_client import Gauge
 from sealpay.attestation import AttestationError, verify_attestation_document
 
-from services.gateway.dispatch.errors import TeeUnavailable
-from services.gateway.dispatch.switching import SwitchingDispatcher
+from services.payment_client.errors import TeeUnavailable
+from services.payment_client.switching import SwitchingDispatcher
 
 log = logging.getLogger("sealpay.gateway.tee")
 

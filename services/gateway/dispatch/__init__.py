@@ -1,1 +1,0 @@
-"""How the gateway reaches the payment core: in-process or over mTLS gRPC."""
