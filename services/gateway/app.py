@@ -14,12 +14,12 @@ from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy import Engine
 
+from services.common import problems as errors
 from services.common.clock import Clock, SystemClock
 from services.common.database import create_db_engine, libpq_url, resolve_database_url
 from services.common.logs import configure_logging
 from services.common.observability import RequestContextMiddleware
 from services.common.settings import resolve_admin_token
-from services.gateway import errors
 from services.gateway.admin.endpoints import router as admin_router
 from services.gateway.agents.endpoints import router as agents_router
 from services.gateway.agents.service import AgentDirectory

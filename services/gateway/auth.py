@@ -20,7 +20,7 @@ from datetime import datetime
 from fastapi import Request
 
 from services.common.logs import agent_id_var
-from services.gateway.errors import Problem
+from services.common.problems import Problem
 
 KEY_PREFIX = "sk_"
 

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import Depends, Header
 from fastapi.responses import JSONResponse
 
-from services.gateway.errors import Problem
+from services.common.problems import Problem
 from services.payment_tee.core.ledger import PostingResult
 
 _KEY = re.compile(r"^[\x21-\x7e]{8,255}$")

@@ -11,9 +11,9 @@ import uuid
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
+from services.common.problems import Problem
 from services.gateway.admin.schemas import AdminCredit, SetTier, TierOut
 from services.gateway.auth import require_admin
-from services.gateway.errors import Problem
 from services.gateway.idempotency import IdempotencyKey, receipt_response
 from services.gateway.openapi import problem_responses
 from services.gateway.payments.schemas import ReceiptOut

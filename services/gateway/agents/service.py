@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from psycopg_pool import AsyncConnectionPool
 
 from services.common.clock import Clock
+from services.common.problems import Problem
 from services.gateway.agents import repository as repo
 from services.gateway.auth import AuthenticatedAgent, hash_api_key, new_api_key
-from services.gateway.errors import Problem
 from services.payment_client.base import PaymentDispatcher
 
 

@@ -10,9 +10,9 @@ import uuid
 
 from prometheus_client import Counter
 
+from services.common.problems import Problem
 from services.gateway.agents.service import AgentDirectory
 from services.gateway.auth import AuthenticatedAgent
-from services.gateway.errors import Problem
 from services.payment_client.base import PaymentDispatcher
 from services.payment_tee.core.commands import TransferCommand, TransferKind
 from services.payment_tee.core.errors import PaymentError

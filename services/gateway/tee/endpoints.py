@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from services.gateway.errors import Problem
+from services.common.problems import Problem
 from services.gateway.openapi import problem_responses
 from services.payment_client.errors import TeeUnavailable
 

@@ -1,4 +1,4 @@
-"""RFC 9457 problem+json for every error the gateway returns.
+"""RFC 9457 problem+json for every error an HTTP service returns.
 
 One exception type (`Problem`) for HTTP-level refusals, one table mapping the
 payment core's refusals to HTTP, and handlers that render both. Each problem
