@@ -50,15 +50,19 @@ def fresh_database() -> Iterator[tuple[str, Path]]:
 
 @contextmanager
 def service_process(
-    module: str, env: dict[str, str], ready_url: str
+    module: str, env: dict[str, str], ready_url: str | None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """Run `python -m module` until it answers `ready_url`; terminate afterwards."""
-    log = open(REPO / ".data" / f"bench-{module.rsplit('.', 1)[-1]}.log", "wb")  # noqa: SIM115
+    """Run `python -m module` until it answers `ready_url` (None: just started);
+    terminate afterwards. Logs go to .data/bench-<module>[-<port>].log."""
+    port = env.get("GATEWAY_PORT") or env.get("PAYMENT_TEE_PORT")
+    suffix = f"-{port}" if port else ""
+    log = open(REPO / ".data" / f"bench-{module.rsplit('.', 1)[-1]}{suffix}.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         [sys.executable, "-m", module], env={**os.environ, **env}, stdout=log, stderr=log, cwd=REPO
     )
     try:
-        wait_http_ready(ready_url, proc)
+        if ready_url is not None:
+            wait_http_ready(ready_url, proc)
         yield proc
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -226,3 +230,18 @@ class CpuMeter:
     def stop(self) -> dict[str, float]:
         end = self._sample()
         return {k: end[k] - self._start[k] for k in end}
+
+
+def wait_metric(url: str, line: str, timeout: float = 60) -> None:
+    """Wait until a service's /metrics shows `line` (e.g. "sealpay_tee_attested 1.0")."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if line in httpx.get(url, timeout=2).text.splitlines():
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{url} never showed {line!r}")
