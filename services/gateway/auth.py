@@ -84,7 +84,7 @@ async def current_agent(request: Request) -> AuthenticatedAgent:
     token = bearer_token(request)
     key_hash = hash_api_key(token)
     state = request.app.state
-    agent = state.auth_cache.get(key_hash)
+    agent: AuthenticatedAgent | None = state.auth_cache.get(key_hash)
     if agent is None:
         agent = await state.agents.authenticate(key_hash)
         if agent is None:

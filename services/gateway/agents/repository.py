@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any, NamedTuple
 
 import psycopg
-from psycopg.rows import namedtuple_row
 
 
 class NameTaken(Exception):
@@ -68,19 +67,16 @@ async def agent_by_key_hash(
 
 
 async def agent_by_id(conn: psycopg.AsyncConnection[Any], agent_id: uuid.UUID) -> AgentRow | None:
-    async with conn.cursor(row_factory=namedtuple_row) as cur:
-        await cur.execute(
-            "SELECT id, name, created_at FROM gateway.agents WHERE id = %s", (agent_id,)
-        )
-        row = await cur.fetchone()
-    return None if row is None else AgentRow(row.id, row.name, row.created_at)
+    cur = await conn.execute(
+        "SELECT id, name, created_at FROM gateway.agents WHERE id = %s", (agent_id,)
+    )
+    row = await cur.fetchone()
+    return None if row is None else AgentRow(row[0], row[1], row[2])
 
 
 async def agent_by_name(conn: psycopg.AsyncConnection[Any], name: str) -> AgentRow | None:
-    async with conn.cursor(row_factory=namedtuple_row) as cur:
-        await cur.execute(
-            "SELECT id, name, created_at FROM gateway.agents WHERE lower(name) = lower(%s)",
-            (name,),
-        )
-        row = await cur.fetchone()
-    return None if row is None else AgentRow(row.id, row.name, row.created_at)
+    cur = await conn.execute(
+        "SELECT id, name, created_at FROM gateway.agents WHERE lower(name) = lower(%s)", (name,)
+    )
+    row = await cur.fetchone()
+    return None if row is None else AgentRow(row[0], row[1], row[2])

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import RowMapping
+
 from services.common.clock import Clock, rfc3339
 from services.payment_tee.core.receipts import STATUS_POSTED, Receipt, ReceiptSigner
 
@@ -27,7 +29,7 @@ class PostingResult:
     replayed: bool
 
 
-def receipt_from_row(row: Mapping[str, Any]) -> Receipt:
+def receipt_from_row(row: Mapping[str, Any] | RowMapping) -> Receipt:
     created_at: datetime = row["created_at"]
     return Receipt(
         payment_id=str(row["id"]),

@@ -61,7 +61,7 @@ async def _answer(
     return result
 
 
-class PaymentsServicer(pb_grpc.PaymentsServicer):
+class PaymentsServicer(pb_grpc.PaymentsServicer):  # type: ignore[misc]  # generated, untyped
     def __init__(self, core: PaymentCore, metrics: TeeMetrics) -> None:
         self.core = core
         self.metrics = metrics
@@ -160,7 +160,7 @@ class PaymentsServicer(pb_grpc.PaymentsServicer):
         return await self._run("ListReceipts", context, work)
 
 
-class AttestationServicer(pb_grpc.AttestationServicer):
+class AttestationServicer(pb_grpc.AttestationServicer):  # type: ignore[misc]
     def __init__(self, attestor: Attestor, metrics: TeeMetrics) -> None:
         self.attestor = attestor
         self.metrics = metrics

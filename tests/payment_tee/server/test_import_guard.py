@@ -34,9 +34,7 @@ def test_refuses_to_start_with_a_foreign_module_loaded_and_names_it():
 
 
 def test_gateway_code_is_foreign_too():
-    r = run(
-        "import services.gateway.auth\nfrom services.payment_tee import guard\nguard.enforce()"
-    )
+    r = run("import services.gateway.auth\nfrom services.payment_tee import guard\nguard.enforce()")
     assert r.returncode != 0 and "services.gateway" in r.stderr
 
 
