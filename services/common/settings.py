@@ -43,3 +43,20 @@ def resolve_admin_token(token: str | None, env: str) -> tuple[str, bool]:
     from services.common.devsecrets import dev_secret
 
     return dev_secret("admin_token", env, prefix="dev_"), True
+
+
+def resolve_service_token(token: str | None, env: str) -> str:
+    """SEALPAY_SERVICE_TOKEN: how internal services authenticate each other.
+
+    Generated once into .data/dev-secrets.json in development (shared by every
+    local process); required in production.
+    """
+    if token:
+        if len(token) < 16:
+            raise ConfigError("SEALPAY_SERVICE_TOKEN must be at least 16 characters")
+        return token
+    if env == "production":
+        raise ConfigError("SEALPAY_SERVICE_TOKEN is required when SEALPAY_ENV=production")
+    from services.common.devsecrets import dev_secret
+
+    return dev_secret("service_token", env, prefix="svc_")

@@ -19,11 +19,14 @@ from services.common.clock import Clock, SystemClock
 from services.common.database import create_db_engine, libpq_url, resolve_database_url
 from services.common.logs import configure_logging
 from services.common.observability import RequestContextMiddleware
-from services.common.settings import resolve_admin_token
+from services.common.settings import resolve_admin_token, resolve_service_token
 from services.gateway.admin.endpoints import router as admin_router
 from services.gateway.agents.endpoints import router as agents_router
 from services.gateway.agents.service import AgentDirectory
 from services.gateway.auth import AuthCache
+from services.gateway.billing.endpoints import router as billing_router
+from services.gateway.deposits.endpoints import router as deposits_router
+from services.gateway.internal import InternalService
 from services.gateway.ops.endpoints import router as ops_router
 from services.gateway.payments.endpoints import router as payments_router
 from services.gateway.payments.service import Payments
@@ -70,6 +73,9 @@ def create_app(
         dispatcher = build_dispatcher(settings, engine, clock)
     checker = tee_checker(settings, dispatcher)
     admin_token, generated = resolve_admin_token(settings.sealpay_admin_token, settings.sealpay_env)
+    service_token = resolve_service_token(settings.sealpay_service_token, settings.sealpay_env)
+    billing = InternalService("billing", settings.billing_url, service_token)
+    key_server = InternalService("key_server", settings.key_server_url, service_token)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +88,8 @@ def create_app(
         if checker is not None:
             await checker.stop()
         await dispatcher.close()
+        await billing.close()
+        await key_server.close()
         await pool.close()
         engine.dispose()
 
@@ -96,12 +104,23 @@ def create_app(
     app.state.engine = engine
     app.state.dispatcher = dispatcher
     app.state.agents = agents
-    app.state.payments = Payments(agents, dispatcher)
+    app.state.payments = Payments(agents, dispatcher, billing)
     app.state.auth_cache = AuthCache(settings.auth_cache_seconds)
     app.state.admin_token = admin_token
     app.state.tee_checker = checker
+    app.state.billing = billing
+    app.state.key_server = key_server
     errors.install(app)
-    for router in (ops_router, agents_router, payments_router, admin_router, tee_router):
+    routers = (
+        ops_router,
+        agents_router,
+        payments_router,
+        billing_router,
+        deposits_router,
+        admin_router,
+        tee_router,
+    )
+    for router in routers:
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, service="gateway")
     return app

@@ -13,6 +13,10 @@ class GatewaySettings(PaymentClientSettings):
     gateway_workers: int = Field(default=1, ge=1, le=64)
     # Operator token for /v2/admin/*; generated in development when unset.
     sealpay_admin_token: str | None = None
+    # Internal services the gateway forwards to, and the token it presents.
+    billing_url: str = "http://127.0.0.1:8002"
+    key_server_url: str = "http://127.0.0.1:8003"
+    sealpay_service_token: str | None = None
     # How long an API key lookup is cached in memory (0 disables). A revoked
     # key stops working within this many seconds.
     auth_cache_seconds: float = Field(default=10.0, ge=0, le=300)

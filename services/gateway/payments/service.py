@@ -7,15 +7,17 @@ the payment core repeats every check that matters, because it trusts nobody.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from prometheus_client import Counter
 
 from services.common.problems import Problem
 from services.gateway.agents.service import AgentDirectory
 from services.gateway.auth import AuthenticatedAgent
+from services.gateway.internal import InternalService
 from services.payment_client.base import PaymentDispatcher
 from services.payment_tee.core.commands import TransferCommand, TransferKind
-from services.payment_tee.core.errors import PaymentError
+from services.payment_tee.core.errors import PaymentError, TierLimitReached
 from services.payment_tee.core.ledger import PostingResult
 from services.payment_tee.core.records import MAIN_ACCOUNT, AccountRef
 
@@ -30,9 +32,12 @@ TRANSFER_AMOUNT = Counter(
 
 
 class Payments:
-    def __init__(self, agents: AgentDirectory, dispatcher: PaymentDispatcher) -> None:
+    def __init__(
+        self, agents: AgentDirectory, dispatcher: PaymentDispatcher, billing: InternalService
+    ) -> None:
         self.agents = agents
         self.dispatcher = dispatcher
+        self.billing = billing
 
     async def pay_agent(
         self, payer: AuthenticatedAgent, to_agent: str, amount: int, memo: str | None, key: str
@@ -76,12 +81,27 @@ class Payments:
             )
         )
 
+    async def _pro_quote(self, owner: uuid.UUID) -> dict[str, Any] | None:
+        """A ready quote for `pro`, so the 429 says what the way out costs.
+        Best effort: the refusal stands even when billing cannot quote."""
+        try:
+            quote, _ = await self.billing.call(
+                "POST", f"/internal/agents/{owner}/upgrade-quote", json={"tier": "pro"}
+            )
+        except Problem:
+            return None
+        return quote
+
     def _main(self, owner: uuid.UUID) -> AccountRef:
         return AccountRef(owner, MAIN_ACCOUNT, self.dispatcher.default_asset)
 
     async def _dispatch(self, cmd: TransferCommand) -> PostingResult:
         try:
             result = await self.dispatcher.transfer(cmd)
+        except TierLimitReached as exc:
+            TRANSFERS.labels(exc.code).inc()
+            exc.details["upgrade_quote"] = await self._pro_quote(cmd.payer.owner_id)
+            raise
         except PaymentError as exc:
             TRANSFERS.labels(exc.code).inc()
             raise
