@@ -33,7 +33,9 @@ class ServiceSchema:
 
 LEDGER = ServiceSchema("payment_tee", "ledger")
 GATEWAY = ServiceSchema("gateway", "gateway")
-ALL_SCHEMAS: tuple[ServiceSchema, ...] = (LEDGER, GATEWAY)
+BILLING = ServiceSchema("billing", "billing")
+KEY_SERVER = ServiceSchema("key_server", "key_server")
+ALL_SCHEMAS: tuple[ServiceSchema, ...] = (LEDGER, GATEWAY, BILLING, KEY_SERVER)
 
 
 def alembic_config(target: ServiceSchema, url: str) -> Config:

@@ -61,20 +61,33 @@ def run(
         "DATABASE_URL": url,
         "SEALPAY_ENV": env_name,
         "SEALPAY_ADMIN_TOKEN": admin_token,
+        "SEALPAY_SERVICE_TOKEN": os.environ.get("SEALPAY_SERVICE_TOKEN")
+        or dev_secret("service_token", env_name, prefix="svc_"),
+        "SEALPAY_CALLBACK_SECRET": os.environ.get("SEALPAY_CALLBACK_SECRET")
+        or dev_secret("callback_secret", env_name),
         "LEDGER_AUDIT_KEY": os.environ.get("LEDGER_AUDIT_KEY")
         or dev_secret("ledger_audit_key", env_name),
     }
+    billing_port = int(os.environ.get("BILLING_PORT", "8002"))
+    key_server_port = int(os.environ.get("KEY_SERVER_PORT", "8003"))
+    payments = {"PAYMENT_VIA_TEE": "false"}  # how every service reaches the payment core
     services: list[ServiceProcess] = []
-    gateway_env = {**common, "GATEWAY_PORT": str(port), "PAYMENT_VIA_TEE": "false"}
     if tee:
         local_tee = LocalTee.prepare(DEFAULT_DATA_DIR)
         services.append(local_tee.process(common))
-        gateway_env.update(local_tee.gateway_env())
+        payments = local_tee.client_env()
+    services += _internal_services(common | payments, billing_port, key_server_port)
     services.append(
         ServiceProcess(
             name="gateway",
             module="services.gateway",
-            env=gateway_env,
+            env={
+                **common,
+                **payments,
+                "GATEWAY_PORT": str(port),
+                "BILLING_URL": f"http://127.0.0.1:{billing_port}",
+                "KEY_SERVER_URL": f"http://127.0.0.1:{key_server_port}",
+            },
             ready_url=f"http://127.0.0.1:{port}/readyz",
         )
     )
@@ -93,6 +106,27 @@ def run(
     if tee:
         local_tee.print_summary(console)
     raise typer.Exit(watch(services))
+
+
+def _internal_services(
+    env: dict[str, str], billing_port: int, key_server_port: int
+) -> list[ServiceProcess]:
+    """Billing and the key server, each an API process and a worker process."""
+    billing = {**env, "BILLING_PORT": str(billing_port)}
+    keys = {**env, "KEY_SERVER_PORT": str(key_server_port)}
+    return [
+        ServiceProcess(
+            "billing", "services.billing", billing, f"http://127.0.0.1:{billing_port}/readyz"
+        ),
+        ServiceProcess("billing-worker", "services.billing", billing, None, args=("worker",)),
+        ServiceProcess(
+            "key_server",
+            "services.key_server",
+            keys,
+            f"http://127.0.0.1:{key_server_port}/readyz",
+        ),
+        ServiceProcess("key_server-worker", "services.key_server", keys, None, args=("worker",)),
+    ]
 
 
 def _print_welcome(port: int, token: str, generated: bool, log_dir: object) -> None:

@@ -18,15 +18,16 @@ class ServiceProcess:
     name: str
     module: str
     env: dict[str, str]
-    ready_url: str
+    ready_url: str | None  # None: a worker with no HTTP; started is ready
     verify: bool | str = True
+    args: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self, log_dir: Path) -> None:
         log_dir.mkdir(parents=True, exist_ok=True)
         log = open(log_dir / f"{self.name}.log", "ab")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [sys.executable, "-m", self.module],
+            [sys.executable, "-m", self.module, *self.args],
             env={**os.environ, **self.env},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -34,6 +35,11 @@ class ServiceProcess:
 
     def wait_ready(self, timeout: float = 60) -> None:
         assert self.process is not None
+        if self.ready_url is None:
+            time.sleep(0.5)
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with code {self.process.returncode}")
+            return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -67,7 +67,8 @@ class LocalTee:
             verify=str(self.mtls_dir / "ca.pem"),
         )
 
-    def gateway_env(self) -> dict[str, str]:
+    def client_env(self) -> dict[str, str]:
+        """How a local service reaches this TEE (same client certificate for all)."""
         return {
             "PAYMENT_VIA_TEE": "true",
             "PAYMENT_TEE_TARGET": f"127.0.0.1:{self.grpc_port}",

@@ -128,8 +128,10 @@ class GrpcDispatcher:
         request = pb.RegisterHolderRequest(owner_id=str(owner_id))
         return wire.holder_from_pb(await self._rpc("payments", "RegisterHolder", request))
 
-    async def open_account(self, owner_id: uuid.UUID, name: str) -> AccountBalance:
-        request = pb.OpenAccountRequest(owner_id=str(owner_id), name=name)
+    async def open_account(
+        self, owner_id: uuid.UUID, name: str, asset: str | None = None
+    ) -> AccountBalance:
+        request = pb.OpenAccountRequest(owner_id=str(owner_id), name=name, asset=asset)
         return wire.account_balance_from_pb(await self._rpc("payments", "OpenAccount", request))
 
     async def balance(self, owner_id: uuid.UUID) -> Balance:

@@ -86,8 +86,10 @@ class LocalDispatcher:
     async def register_holder(self, owner_id: uuid.UUID) -> Holder:
         return await asyncio.to_thread(self.core.register_holder, owner_id)
 
-    async def open_account(self, owner_id: uuid.UUID, name: str) -> AccountBalance:
-        return await asyncio.to_thread(self.core.open_account, owner_id, name)
+    async def open_account(
+        self, owner_id: uuid.UUID, name: str, asset: str | None = None
+    ) -> AccountBalance:
+        return await asyncio.to_thread(self.core.open_account, owner_id, name, asset)
 
     async def balance(self, owner_id: uuid.UUID) -> Balance:
         return await asyncio.to_thread(self.core.balance, owner_id)

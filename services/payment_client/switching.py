@@ -112,8 +112,10 @@ class SwitchingDispatcher:
     async def register_holder(self, owner_id: uuid.UUID) -> Holder:
         return await self._dispatch("RegisterHolder", lambda d: d.register_holder(owner_id))
 
-    async def open_account(self, owner_id: uuid.UUID, name: str) -> AccountBalance:
-        return await self._dispatch("OpenAccount", lambda d: d.open_account(owner_id, name))
+    async def open_account(
+        self, owner_id: uuid.UUID, name: str, asset: str | None = None
+    ) -> AccountBalance:
+        return await self._dispatch("OpenAccount", lambda d: d.open_account(owner_id, name, asset))
 
     async def balance(self, owner_id: uuid.UUID) -> Balance:
         return await self._dispatch("GetBalance", lambda d: d.balance(owner_id))

@@ -123,7 +123,8 @@ class PaymentsServicer(pb_grpc.PaymentsServicer):  # type: ignore[misc]  # gener
     async def OpenAccount(self, request: pb.OpenAccountRequest, context: Any) -> pb.AccountBalance:
         async def work() -> pb.AccountBalance:
             owner = wire.owner_from_pb(request.owner_id)
-            opened = await asyncio.to_thread(self.core.open_account, owner, request.name)
+            asset = request.asset if request.HasField("asset") else None
+            opened = await asyncio.to_thread(self.core.open_account, owner, request.name, asset)
             return wire.account_balance_to_pb(opened)
 
         return await self._run("OpenAccount", context, work)

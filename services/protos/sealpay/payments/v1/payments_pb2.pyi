@@ -167,12 +167,14 @@ class HolderReply(_message.Message):
     def __init__(self, owner_id: _Optional[str] = ..., tier: _Optional[str] = ..., created_at: _Optional[str] = ...) -> None: ...
 
 class OpenAccountRequest(_message.Message):
-    __slots__ = ("owner_id", "name")
+    __slots__ = ("owner_id", "name", "asset")
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    ASSET_FIELD_NUMBER: _ClassVar[int]
     owner_id: str
     name: str
-    def __init__(self, owner_id: _Optional[str] = ..., name: _Optional[str] = ...) -> None: ...
+    asset: str
+    def __init__(self, owner_id: _Optional[str] = ..., name: _Optional[str] = ..., asset: _Optional[str] = ...) -> None: ...
 
 class AccountBalance(_message.Message):
     __slots__ = ("name", "asset", "available")

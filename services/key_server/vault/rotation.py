@@ -1,0 +1,70 @@
+"""`python -m services.key_server rotate-vault`: re-encrypt every row with the primary key.
+
+Procedure (docs/key_server.md): put the new key first in KEY_SERVER_VAULT_KEYS
+on every process, keeping the old ones after it; run this; once it reports
+nothing left under older keys, remove them. `/readyz` fails while any row is
+sealed by a key that is no longer configured, so a key removed too early is
+noticed at once rather than when someone needs that secret.
+
+One transaction per batch: interrupting loses at most the batch in flight, and
+running it again carries on (rows already under the primary key are skipped).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from services.key_server.vault import service
+from services.key_server.vault.cipher import Vault
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    resealed: int
+    remaining: int
+    unknown_key_rows: int
+
+
+def rotate_vault(
+    engine: Engine,
+    vault: Vault,
+    say: Callable[[str], None],
+    *,
+    batch_size: int = 100,
+    max_batches: int | None = None,
+) -> RotationReport:
+    with engine.connect() as conn:
+        counts = service.rows_by_key(conn)
+    total = sum(counts.values())
+    to_do = total - counts.get(vault.primary_key_id, 0)
+    unknown = sum(n for key, n in counts.items() if key not in vault.key_ids)
+    say(
+        f"vault: {total} rows; primary key {vault.primary_key_id}; "
+        f"{to_do} to re-encrypt ({len(vault.key_ids) - 1} previous keys configured)"
+    )
+    if unknown:
+        say(f"warning: {unknown} rows are sealed by a key that is not configured")
+    done = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        with engine.begin() as conn:
+            resealed = service.reseal_batch(conn, vault, batch_size)
+        if resealed == 0:
+            break
+        batches += 1
+        done += resealed
+        say(f"re-encrypted {done}/{to_do}")
+    with engine.connect() as conn:
+        counts = service.rows_by_key(conn)
+    remaining = sum(n for key, n in counts.items() if key != vault.primary_key_id)
+    if remaining:
+        say(f"{remaining} rows are not under the primary key yet; run rotate-vault again")
+    else:
+        say(
+            f"done: all {sum(counts.values())} rows are under the primary key "
+            f"{vault.primary_key_id}; older keys can now be removed from KEY_SERVER_VAULT_KEYS"
+        )
+    return RotationReport(resealed=done, remaining=remaining, unknown_key_rows=unknown)

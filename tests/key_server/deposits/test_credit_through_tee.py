@@ -1,0 +1,72 @@
+"""Deposit credits through the payment TEE (real process, real mTLS) when its answers
+are lost: the TEE commits the Credit, the worker never hears back and retries; the
+retries carry the same idempotency key, so the deposit is credited exactly once."""
+
+import time
+
+import pytest
+import sqlalchemy as sa
+from support.factories import books, new_holder
+from support.tee import LossyProxy, start_tee
+
+
+@pytest.fixture
+def tee(db, database_url, mtls, simulated_chain_dir, tmp_path):
+    process = start_tee(database_url, mtls, simulated_chain_dir, tmp_path)
+    yield process
+    process.stop()
+
+
+def test_a_lost_answer_is_retried_and_credits_once(
+    key_server, core, tee, mtls, start_worker, wait_until
+):
+    proxy = LossyProxy(tee.grpc_port)
+    try:
+        agent = new_holder(core)
+        # Credited in the ledger's default asset, the one every holder has an account in.
+        key_server.chain("tbtc", asset="XMR")
+        key_server.watcher()
+        address = key_server.deposit_address(agent, "tbtc").json()["address"]
+        start_worker(
+            PAYMENT_VIA_TEE="true",
+            PAYMENT_TEE_FALLBACK="false",
+            PAYMENT_TEE_TARGET=proxy.target,
+            PAYMENT_TEE_CA=str(mtls.ca),
+            PAYMENT_TEE_CLIENT_CERT=str(mtls.client_cert),
+            PAYMENT_TEE_CLIENT_KEY=str(mtls.client_key),
+            PAYMENT_TEE_TIMEOUT_SECONDS="1",
+        )
+        # A first deposit goes through the TEE normally (and opens the mTLS channel).
+        key_server.post_event(
+            key_server.event(address, 1_000, 2, key_server.txid("first"), chain="tbtc")
+        )
+        wait_until(lambda: core.balance(agent).available == 1_000, what="the first credit")
+        proxy.holding.set()  # the TEE gets every request; the worker gets no answer
+        r = key_server.post_event(
+            key_server.event(address, 42_000, 2, key_server.txid("lost"), chain="tbtc")
+        )
+        assert r.status_code == 200 and r.json()["confirmed"], r.text
+        wait_until(lambda: core.balance(agent).available == 43_000, what="the TEE's commit")
+
+        def credit():
+            with key_server.engine.connect() as conn:
+                return conn.execute(
+                    sa.text(
+                        "SELECT status, attempts, last_error FROM key_server.deposit_credits "
+                        "WHERE idempotency_key LIKE '%' || :tx || '%'"
+                    ),
+                    {"tx": key_server.txid("lost")},
+                ).one()
+
+        wait_until(lambda: credit().attempts >= 2, what="two unanswered attempts")
+        assert credit().status == "owed"  # we never heard back, so it is still owed
+        proxy.holding.clear()
+        proxy.cut()
+        wait_until(lambda: credit().status == "credited", timeout=40, what="the credit")
+        time.sleep(0.5)
+        assert core.balance(agent).available == 43_000  # once, despite every retry
+        entries = books(core.engine)
+        assert entries.entries == 2
+        entries.assert_balanced()
+    finally:
+        proxy.close()
