@@ -1,0 +1,120 @@
+"""The internal per-agent API the gateway calls (service token).
+
+`{agent_id}` is the gateway's agent UUID, which is also the payment core's owner id.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Request
+from fastapi.responses import JSONResponse
+
+from services.billing.agents import service
+from services.billing.agents.schemas import (
+    DowngradeOut,
+    DowngradeRequestBody,
+    PlanSetOut,
+    QuoteOut,
+    TierOut,
+    TierRequest,
+    UpgradeOut,
+    UpgradeRequestBody,
+)
+from services.billing.auth import require_service
+from services.billing.errors import IdempotencyKeyRequired
+from services.billing.openapi import problem_responses
+from services.billing.runtime import Billing
+
+router = APIRouter(
+    prefix="/internal/agents/{agent_id}",
+    tags=["internal"],
+    dependencies=[Depends(require_service)],
+)
+
+_KEY = re.compile(r"^[\x21-\x7e]{8,255}$")
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def _billing(request: Request) -> Billing:
+    billing: Billing = request.app.state.billing
+    return billing
+
+
+async def idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(alias="Idempotency-Key", description="8-255 printable ASCII characters."),
+    ] = None,
+) -> str:
+    if idempotency_key is None or not _KEY.match(idempotency_key):
+        raise IdempotencyKeyRequired(
+            "this request moves money: send an Idempotency-Key header of 8-255 printable "
+            "ASCII characters without spaces"
+        )
+    return idempotency_key
+
+
+@router.get(
+    "/tier",
+    response_model=TierOut,
+    responses=problem_responses(401, 404),
+    summary="The agent's tier, this month's usage and its subscription",
+)
+async def get_tier(agent_id: uuid.UUID, request: Request) -> JSONResponse:
+    return JSONResponse(await service.tier_view(_billing(request), agent_id))
+
+
+@router.post(
+    "/upgrade-quote",
+    status_code=201,
+    response_model=QuoteOut,
+    responses=problem_responses(401, 404, 409, 422, 503),
+    summary="What upgrading costs now (valid 5 minutes, bound to its rate)",
+)
+async def upgrade_quote(agent_id: uuid.UUID, body: TierRequest, request: Request) -> JSONResponse:
+    quote = await service.quote_upgrade(_billing(request), agent_id, body.tier)
+    return JSONResponse(quote, status_code=201)
+
+
+@router.post(
+    "/upgrade",
+    response_model=UpgradeOut,
+    responses=problem_responses(400, 401, 402, 404, 409, 410, 422, 503),
+    summary="Upgrade now, charged from the balance (idempotent)",
+)
+async def upgrade(
+    agent_id: uuid.UUID,
+    body: UpgradeRequestBody,
+    request: Request,
+    key: Annotated[str, Depends(idempotency_key)],
+) -> JSONResponse:
+    result = await service.upgrade(_billing(request), agent_id, body.tier, body.quote_id, key)
+    headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
+    return JSONResponse(result.body, headers=headers)
+
+
+@router.post(
+    "/downgrade",
+    response_model=DowngradeOut,
+    responses=problem_responses(401, 404, 409, 422, 503),
+    summary="Downgrade at period end (default) or now with a refund of the unused part",
+)
+async def downgrade(
+    agent_id: uuid.UUID, body: DowngradeRequestBody, request: Request
+) -> JSONResponse:
+    result = await service.downgrade(_billing(request), agent_id, body.tier, body.immediate)
+    return JSONResponse(result)
+
+
+@router.post(
+    "/plan",
+    response_model=PlanSetOut,
+    responses=problem_responses(401, 404, 422, 503),
+    summary="Operator comp or correction: set the tier without charging (audited)",
+)
+async def set_plan(agent_id: uuid.UUID, body: TierRequest, request: Request) -> JSONResponse:
+    actor = request.headers.get("x-sealpay-actor", "operator")[:64] or "operator"
+    return JSONResponse(await service.set_plan(_billing(request), agent_id, body.tier, actor))

@@ -1,0 +1,1 @@
+"""The billing audit trail: one append-only row per state change."""

@@ -1,0 +1,1 @@
+"""Invoices, their lines and the rate audit; their charge in the payment core."""

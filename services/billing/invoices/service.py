@@ -1,0 +1,89 @@
+"""Invoices as the wire and the webhooks show them, and their payment by the core."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from services.billing.audit import repository as audit_repo
+from services.billing.dbtypes import Conn
+from services.billing.invoices.repository import Invoice
+from services.billing.runtime import Billing
+from services.billing.webhooks import service as webhooks
+from services.common.clock import rfc3339
+from services.payment_tee.core.commands import ChargeCommand
+from services.payment_tee.core.records import MAIN_ACCOUNT, AccountRef
+
+CHARGE_PURPOSE = "subscription"
+ACTOR = "billing"
+
+
+def rate_wire(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "value": str(invoice.rate_value),
+        "source": invoice.rate_source,
+        "fetched_at": rfc3339(invoice.rate_fetched_at),
+        "stale": invoice.rate_stale,
+    }
+
+
+def wire(invoice: Invoice) -> dict[str, Any]:
+    """The invoice in the upgrade answer."""
+    return {
+        "invoice_id": str(invoice.id),
+        "usd_cents": invoice.usd_cents,
+        "asset": invoice.asset,
+        "amount": invoice.amount_minor,
+        "status": invoice.status,
+        "rate": rate_wire(invoice),
+    }
+
+
+def event_data(invoice: Invoice) -> dict[str, Any]:
+    """The invoice in webhooks and the audit trail, with its rate audit."""
+    return {
+        **wire(invoice),
+        "agent_id": str(invoice.agent_id),
+        "subscription_id": str(invoice.subscription_id) if invoice.subscription_id else None,
+        "cycle": invoice.cycle,
+        "kind": invoice.kind,
+        "tier": invoice.plan_code,
+        "period_start": rfc3339(invoice.period_start),
+        "period_end": rfc3339(invoice.period_end),
+        "charge_id": str(invoice.charge_id) if invoice.charge_id else None,
+    }
+
+
+def charge_command(invoice: Invoice) -> ChargeCommand:
+    """The payment-core charge for an invoice: same key, same amount on every attempt."""
+    return ChargeCommand(
+        account=AccountRef(invoice.agent_id, MAIN_ACCOUNT, invoice.asset),
+        amount=invoice.amount_minor,
+        idempotency_key=invoice.charge_key,
+        purpose=CHARGE_PURPOSE,
+        scope=invoice.charge_scope,
+        actor=ACTOR,
+        memo=f"invoice {invoice.id}",
+    )
+
+
+def charge_id_of(receipt: dict[str, Any]) -> uuid.UUID:
+    return uuid.UUID(str(receipt["payment_id"]))
+
+
+async def record_paid(b: Billing, conn: Conn, invoice: Invoice, at: datetime) -> None:
+    """Audit row + `invoice.paid`, in the transaction that marked it paid."""
+    data = event_data(invoice)
+    await audit_repo.append(
+        conn,
+        agent_id=invoice.agent_id,
+        subscription_id=invoice.subscription_id,
+        action="invoice.paid",
+        actor=ACTOR,
+        details=data,
+        at=at,
+    )
+    await webhooks.publish(
+        conn, b.queue, "invoice.paid", agent_id=invoice.agent_id, data=data, at=at
+    )

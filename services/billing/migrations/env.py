@@ -1,0 +1,4 @@
+from services.billing.tables import metadata
+from services.common.alembic_env import run
+
+run(metadata)

@@ -1,0 +1,1 @@
+"""Plans are data: prices, labels, limits and fee rates, edited by operators."""

@@ -1,0 +1,1 @@
+"""Exchange rates: sources tried in order, a shared cache, sanity bounds."""

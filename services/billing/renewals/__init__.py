@@ -1,0 +1,1 @@
+"""Renewals: the periodic sweep, retries with backoff, grace and lapse."""

@@ -1,0 +1,1 @@
+"""Subscriptions: their rows, shared state changes, and the tier read model."""

@@ -1,0 +1,346 @@
+"""The billing schema: plans, customers, subscriptions, invoices, quotes, refunds,
+exchange rates, outgoing webhooks and the audit trail.
+
+Balances and the tier the payment core enforces are not here: billing reads
+and changes them through the payment dispatcher (DESIGN.md rule 4).
+Procrastinate's job tables live in this schema too (created by the initial
+migration from procrastinate's own schema SQL); they are not described here.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, UUID
+
+SCHEMA = "billing"
+
+metadata = sa.MetaData(
+    schema=SCHEMA,
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    },
+)
+
+TS = sa.DateTime(timezone=True)
+
+plans = sa.Table(
+    "plans",
+    metadata,
+    sa.Column("code", sa.Text, primary_key=True),
+    sa.Column("label", sa.Text, nullable=False),
+    sa.Column("rank", sa.Integer, nullable=False, unique=True),
+    sa.Column("price_usd_cents", sa.BigInteger, nullable=False),
+    sa.Column("monthly_transfer_limit", sa.Integer, nullable=True),
+    sa.Column("fee_bps", sa.Integer, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    # The payment core knows exactly these tiers; a plan is billing's price for one.
+    sa.CheckConstraint("code IN ('free', 'pro', 'enterprise')", name="known_tier"),
+    sa.CheckConstraint("price_usd_cents >= 0", name="price_not_negative"),
+    sa.CheckConstraint("code <> 'free' OR price_usd_cents = 0", name="free_is_free"),
+    sa.CheckConstraint("fee_bps BETWEEN 0 AND 10000", name="fee_bps_range"),
+    sa.CheckConstraint(
+        "monthly_transfer_limit IS NULL OR monthly_transfer_limit >= 0", name="limit_range"
+    ),
+)
+
+customers = sa.Table(
+    "customers",
+    metadata,
+    sa.Column("agent_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("tier", sa.Text, sa.ForeignKey(plans.c.code), nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+SUBSCRIPTION_STATUSES = "('active', 'past_due', 'lapsed', 'cancelled')"
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("agent_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("plan_code", sa.Text, sa.ForeignKey(plans.c.code), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("anchor_at", TS, nullable=False),
+    sa.Column("cycle", sa.Integer, nullable=False),
+    sa.Column("current_period_start", TS, nullable=False),
+    sa.Column("current_period_end", TS, nullable=False),
+    sa.Column("period_price_usd_cents", sa.BigInteger, nullable=False),
+    sa.Column("scheduled_plan_code", sa.Text, sa.ForeignKey(plans.c.code), nullable=True),
+    sa.Column("consecutive_failures", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", TS, nullable=True),
+    sa.Column("grace_until", TS, nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("ended_at", TS, nullable=True),
+    sa.CheckConstraint(f"status IN {SUBSCRIPTION_STATUSES}", name="status"),
+    sa.CheckConstraint("cycle >= 1", name="cycle_positive"),
+    sa.CheckConstraint("current_period_end > current_period_start", name="period_order"),
+    sa.CheckConstraint("consecutive_failures >= 0", name="failures_not_negative"),
+    # At most one live subscription per agent.
+    sa.Index(
+        "uq_subscriptions_live_agent",
+        "agent_id",
+        unique=True,
+        postgresql_where=sa.text("status IN ('active', 'past_due')"),
+    ),
+    sa.Index("ix_subscriptions_agent_id_created_at", "agent_id", "created_at"),
+    sa.Index(
+        "ix_subscriptions_renewal_due",
+        "current_period_end",
+        postgresql_where=sa.text("status = 'active'"),
+    ),
+    sa.Index(
+        "ix_subscriptions_past_due",
+        "next_attempt_at",
+        postgresql_where=sa.text("status = 'past_due'"),
+    ),
+)
+
+invoices = sa.Table(
+    "invoices",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("agent_id", UUID(as_uuid=True), nullable=False),
+    # Null only while an upgrade that starts a new subscription is not yet paid.
+    sa.Column(
+        "subscription_id", UUID(as_uuid=True), sa.ForeignKey(subscriptions.c.id), nullable=True
+    ),
+    sa.Column("cycle", sa.Integer, nullable=True),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("plan_code", sa.Text, sa.ForeignKey(plans.c.code), nullable=False),
+    sa.Column("usd_cents", sa.BigInteger, nullable=False),
+    sa.Column("asset", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    # The rate audit: which rate converted usd_cents into amount_minor.
+    sa.Column("rate_value", sa.Numeric, nullable=False),
+    sa.Column("rate_source", sa.Text, nullable=False),
+    sa.Column("rate_fetched_at", TS, nullable=False),
+    sa.Column("rate_stale", sa.Boolean, nullable=False),
+    # What the invoice pays for: the price level from -> to over [period_start,
+    # period_end), covered_seconds long; level_top drops as refunds give it back.
+    sa.Column("period_start", TS, nullable=False),
+    sa.Column("period_end", TS, nullable=False),
+    sa.Column("covered_seconds", sa.BigInteger, nullable=False),
+    sa.Column("level_from_usd_cents", sa.BigInteger, nullable=False),
+    sa.Column("level_to_usd_cents", sa.BigInteger, nullable=False),
+    sa.Column("level_top_usd_cents", sa.BigInteger, nullable=False),
+    sa.Column("refunded_minor", sa.BigInteger, nullable=False),
+    # The payment core charge: its idempotency key is derived, so a retry or a
+    # second worker can never charge twice.
+    sa.Column("charge_scope", sa.Text, nullable=False),
+    sa.Column("charge_key", sa.Text, nullable=False),
+    sa.Column("charge_id", UUID(as_uuid=True), nullable=True),
+    sa.Column("receipt", JSONB, nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_attempt_at", TS, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("paid_at", TS, nullable=True),
+    sa.Column("voided_at", TS, nullable=True),
+    sa.CheckConstraint("kind IN ('cycle', 'proration')", name="kind"),
+    sa.CheckConstraint("status IN ('open', 'paid', 'void')", name="status"),
+    sa.CheckConstraint("usd_cents >= 0 AND amount_minor >= 0", name="amounts_not_negative"),
+    sa.CheckConstraint("refunded_minor BETWEEN 0 AND amount_minor", name="refunds_bounded"),
+    sa.CheckConstraint(
+        "level_from_usd_cents <= level_top_usd_cents AND level_top_usd_cents <= level_to_usd_cents",
+        name="levels_ordered",
+    ),
+    sa.CheckConstraint("status <> 'paid' OR subscription_id IS NOT NULL", name="paid_has_sub"),
+    sa.UniqueConstraint("charge_scope", "charge_key"),
+    # One invoice per (subscription, cycle): a renewal can never be invoiced twice.
+    sa.Index(
+        "uq_invoices_subscription_cycle",
+        "subscription_id",
+        "cycle",
+        unique=True,
+        postgresql_where=sa.text("kind = 'cycle'"),
+    ),
+    sa.Index("ix_invoices_agent_id_created_at", "agent_id", "created_at"),
+)
+
+invoice_lines = sa.Table(
+    "invoice_lines",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("invoice_id", UUID(as_uuid=True), sa.ForeignKey(invoices.c.id), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("plan_code", sa.Text, nullable=False),
+    sa.Column("usd_cents", sa.BigInteger, nullable=False),
+    sa.Column("period_start", TS, nullable=False),
+    sa.Column("period_end", TS, nullable=False),
+    sa.UniqueConstraint("invoice_id", "position"),
+)
+
+quotes = sa.Table(
+    "quotes",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("agent_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("plan_code", sa.Text, sa.ForeignKey(plans.c.code), nullable=False),
+    sa.Column("from_plan_code", sa.Text, nullable=False),
+    sa.Column("kind", sa.Text, nullable=False),
+    sa.Column("subscription_id", UUID(as_uuid=True), nullable=True),
+    sa.Column("cycle", sa.Integer, nullable=True),
+    sa.Column("usd_cents", sa.BigInteger, nullable=False),
+    sa.Column("asset", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("rate_value", sa.Numeric, nullable=False),
+    sa.Column("rate_source", sa.Text, nullable=False),
+    sa.Column("rate_fetched_at", TS, nullable=False),
+    sa.Column("rate_stale", sa.Boolean, nullable=False),
+    sa.Column("period_start", TS, nullable=False),
+    sa.Column("period_end", TS, nullable=False),
+    sa.Column("covered_seconds", sa.BigInteger, nullable=False),
+    sa.Column("level_from_usd_cents", sa.BigInteger, nullable=False),
+    sa.Column("level_to_usd_cents", sa.BigInteger, nullable=False),
+    sa.Column("next_renewal_usd_cents", sa.BigInteger, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("expires_at", TS, nullable=False),
+    sa.Column("used_at", TS, nullable=True),
+    sa.CheckConstraint("kind IN ('cycle', 'proration')", name="kind"),
+    sa.Index("ix_quotes_agent_id_created_at", "agent_id", "created_at"),
+)
+
+upgrade_requests = sa.Table(
+    "upgrade_requests",
+    metadata,
+    sa.Column("agent_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("idempotency_key", sa.Text, primary_key=True),
+    sa.Column("request_hash", BYTEA, nullable=False),
+    sa.Column("quote_id", UUID(as_uuid=True), sa.ForeignKey(quotes.c.id), nullable=False),
+    sa.Column("invoice_id", UUID(as_uuid=True), sa.ForeignKey(invoices.c.id), nullable=False),
+    sa.Column("response", JSONB, nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("completed_at", TS, nullable=True),
+    sa.Index(
+        "ix_upgrade_requests_pending",
+        "created_at",
+        postgresql_where=sa.text("completed_at IS NULL"),
+    ),
+)
+
+downgrades = sa.Table(
+    "downgrades",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("agent_id", UUID(as_uuid=True), nullable=False),
+    sa.Column(
+        "subscription_id", UUID(as_uuid=True), sa.ForeignKey(subscriptions.c.id), nullable=False
+    ),
+    sa.Column("from_plan_code", sa.Text, nullable=False),
+    sa.Column("to_plan_code", sa.Text, sa.ForeignKey(plans.c.code), nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("applied_at", TS, nullable=True),
+    sa.CheckConstraint("status IN ('pending', 'applied')", name="status"),
+    sa.Index("ix_downgrades_pending", "created_at", postgresql_where=sa.text("status = 'pending'")),
+)
+
+refunds = sa.Table(
+    "refunds",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("downgrade_id", UUID(as_uuid=True), sa.ForeignKey(downgrades.c.id), nullable=False),
+    sa.Column("invoice_id", UUID(as_uuid=True), sa.ForeignKey(invoices.c.id), nullable=False),
+    sa.Column("agent_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("usd_cents", sa.BigInteger, nullable=False),
+    sa.Column("asset", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("level_top_before", sa.BigInteger, nullable=False),
+    sa.Column("level_top_after", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("receipt", JSONB, nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("posted_at", TS, nullable=True),
+    sa.CheckConstraint("status IN ('pending', 'posted')", name="status"),
+    sa.CheckConstraint("amount_minor >= 0 AND usd_cents >= 0", name="amounts_not_negative"),
+    sa.Index("ix_refunds_downgrade_id", "downgrade_id"),
+)
+
+audit_events = sa.Table(
+    "audit_events",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column("agent_id", UUID(as_uuid=True), nullable=True),
+    sa.Column("subscription_id", UUID(as_uuid=True), nullable=True),
+    sa.Column("action", sa.Text, nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("details", JSONB, nullable=False),
+    sa.Column("at", TS, nullable=False),
+    sa.Index("ix_audit_events_agent_id_id", "agent_id", "id"),
+)
+
+exchange_rates = sa.Table(
+    "exchange_rates",
+    metadata,
+    sa.Column("asset", sa.Text, primary_key=True),
+    sa.Column("usd_per_unit", sa.Numeric, nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("fetched_at", TS, nullable=False),
+    sa.CheckConstraint("usd_per_unit > 0", name="positive"),
+)
+
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("events", ARRAY(sa.Text), nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("deleted_at", TS, nullable=True),
+)
+
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("agent_id", UUID(as_uuid=True), nullable=True),
+    # The exact bytes that are signed and sent, identical on every attempt.
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("event_id", UUID(as_uuid=True), sa.ForeignKey(webhook_events.c.id), nullable=False),
+    sa.Column(
+        "endpoint_id", UUID(as_uuid=True), sa.ForeignKey(webhook_endpoints.c.id), nullable=False
+    ),
+    sa.Column("status", sa.Text, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("replay_of", UUID(as_uuid=True), nullable=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.Column("delivered_at", TS, nullable=True),
+    sa.CheckConstraint("status IN ('pending', 'succeeded', 'failed')", name="status"),
+    sa.Index("ix_webhook_deliveries_endpoint_id_created_at", "endpoint_id", "created_at"),
+    sa.Index("ix_webhook_deliveries_event_id", "event_id"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger, sa.Identity(), primary_key=True),
+    sa.Column(
+        "delivery_id", UUID(as_uuid=True), sa.ForeignKey(webhook_deliveries.c.id), nullable=False
+    ),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("at", TS, nullable=False),
+    sa.UniqueConstraint("delivery_id", "attempt"),
+)

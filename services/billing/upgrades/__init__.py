@@ -1,0 +1,1 @@
+"""Upgrade quotes and upgrades with proration."""

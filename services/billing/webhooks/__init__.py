@@ -1,0 +1,1 @@
+"""Outgoing webhooks: outbox, Standard Webhooks signatures, retries, replays."""

@@ -1,0 +1,243 @@
+"""Outgoing webhooks: publish events (outbox), deliver them signed, replay on request.
+
+* `publish` runs inside the transaction of the state change it reports: it
+  writes the event, one delivery per subscribed endpoint, and defers one
+  procrastinate job per delivery on the same connection. Rolled back
+  together, committed together.
+* `deliver` signs with the Standard Webhooks scheme (`webhook-id` = the event
+  id, identical on every attempt and replay; `webhook-timestamp` = the wall
+  clock at sending, since receivers check it against theirs;
+  `webhook-signature` = `v1,<base64 HMAC-SHA256>`), POSTs, and records the
+  attempt. A non-2xx answer or a transport error raises, and procrastinate
+  retries with backoff until the last attempt, which marks the delivery
+  `failed`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import secrets
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import procrastinate
+from prometheus_client import Counter
+from standardwebhooks.webhooks import Webhook
+
+from services.billing import jobs
+from services.billing.dbtypes import Conn
+from services.billing.errors import InvalidRequest, NotFound
+from services.billing.webhooks import repository as repo
+from services.common.clock import rfc3339
+
+log = logging.getLogger("sealpay.billing.webhooks")
+
+EVENT_TYPES = (
+    "subscription.created",
+    "subscription.renewed",
+    "subscription.renewal_failed",
+    "subscription.past_due",
+    "subscription.lapsed",
+    "subscription.cancelled",
+    "subscription.downgrade_scheduled",
+    "tier.changed",
+    "invoice.paid",
+    "invoice.refunded",
+)
+
+DELIVERIES = Counter(
+    "sealpay_billing_webhook_attempts_total",
+    "Webhook delivery attempts by outcome (succeeded, failed_status, failed_transport).",
+    ["outcome"],
+)
+
+
+class DeliveryFailed(Exception):
+    """The receiver did not take the event; procrastinate retries the job."""
+
+
+def new_secret() -> str:
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def check_secret(secret: str) -> None:
+    try:
+        Webhook(secret)
+    except Exception:  # the library raises several types for a malformed secret
+        raise InvalidRequest(
+            "secret must be a Standard Webhooks secret: whsec_ followed by base64",
+            field="secret",
+        ) from None
+    if not secret.startswith("whsec_") or len(secret) < 6 + 24:
+        raise InvalidRequest(
+            "secret must be whsec_ followed by at least 18 bytes of base64", field="secret"
+        )
+
+
+def check_events(events: list[str] | None) -> list[str] | None:
+    if events is None:
+        return None
+    unknown = sorted(set(events) - set(EVENT_TYPES))
+    if unknown or not events:
+        raise InvalidRequest(
+            f"events must be a non-empty list of: {', '.join(EVENT_TYPES)}", unknown=unknown
+        )
+    return sorted(set(events))
+
+
+async def publish(
+    conn: Conn,
+    queue: procrastinate.App,
+    event_type: str,
+    *,
+    agent_id: uuid.UUID | None,
+    data: dict[str, Any],
+    at: datetime,
+) -> uuid.UUID:
+    """Record an event and its deliveries, and defer their jobs, in the caller's transaction."""
+    assert event_type in EVENT_TYPES, event_type
+    event_id = uuid.uuid4()
+    body = json.dumps(
+        {"id": str(event_id), "type": event_type, "timestamp": rfc3339(at), "data": data},
+        separators=(",", ":"),
+        sort_keys=True,
+    )
+    await repo.insert_event(conn, repo.Event(event_id, event_type, agent_id, body, at))
+    for endpoint_id in await repo.subscribed_endpoint_ids(conn, event_type):
+        await _new_delivery(conn, queue, event_id, endpoint_id, at, replay_of=None)
+    return event_id
+
+
+async def _new_delivery(
+    conn: Conn,
+    queue: procrastinate.App,
+    event_id: uuid.UUID,
+    endpoint_id: uuid.UUID,
+    at: datetime,
+    *,
+    replay_of: uuid.UUID | None,
+) -> repo.Delivery:
+    delivery = repo.Delivery(
+        id=uuid.uuid4(),
+        event_id=event_id,
+        endpoint_id=endpoint_id,
+        status=repo.PENDING,
+        attempts=0,
+        last_status_code=None,
+        last_error=None,
+        replay_of=replay_of,
+        created_at=at,
+        updated_at=at,
+        delivered_at=None,
+    )
+    await repo.insert_delivery(conn, delivery)
+    await jobs.defer(queue, conn, jobs.DELIVER_WEBHOOK, delivery_id=str(delivery.id))
+    return delivery
+
+
+async def create_endpoint(
+    conn: Conn, url: str, secret: str | None, events: list[str] | None, at: datetime
+) -> repo.Endpoint:
+    if secret is None:
+        secret = new_secret()
+    check_secret(secret)
+    endpoint = repo.Endpoint(uuid.uuid4(), url, secret, check_events(events), at, None)
+    await repo.insert_endpoint(conn, endpoint)
+    return endpoint
+
+
+async def delete_endpoint(conn: Conn, endpoint_id: uuid.UUID, at: datetime) -> None:
+    if not await repo.delete_endpoint(conn, endpoint_id, at):
+        raise NotFound(f"no webhook endpoint {endpoint_id}")
+
+
+async def replay(
+    conn: Conn, queue: procrastinate.App, delivery_id: uuid.UUID, at: datetime
+) -> repo.Delivery:
+    """Send a delivery's event to its endpoint again, as a new delivery."""
+    original = await repo.get_delivery(conn, delivery_id)
+    if original is None:
+        raise NotFound(f"no webhook delivery {delivery_id}")
+    return await _new_delivery(
+        conn, queue, original.event_id, original.endpoint_id, at, replay_of=original.id
+    )
+
+
+def signed_headers(secret: str, event_id: str, body: str, sent_at: datetime) -> dict[str, str]:
+    signature = Webhook(secret).sign(msg_id=event_id, timestamp=sent_at, data=body)
+    return {
+        "content-type": "application/json",
+        "webhook-id": event_id,
+        "webhook-timestamp": str(int(sent_at.timestamp())),
+        "webhook-signature": signature,
+    }
+
+
+async def deliver(
+    conn_factory: Any,
+    http: httpx.AsyncClient,
+    delivery_id: uuid.UUID,
+    *,
+    last_attempt: bool,
+    at: datetime,
+) -> None:
+    """One attempt at a delivery; raises DeliveryFailed to be retried.
+
+    `conn_factory` is the Database's `transaction` (each step commits on its
+    own: the attempt is recorded whatever happens next).
+    """
+    async with conn_factory() as conn:
+        view = await repo.delivery_view(conn, delivery_id)
+    if view is None or view.status != repo.PENDING:
+        return
+    attempt_no = view.attempts + 1
+    if view.endpoint_deleted:
+        async with conn_factory() as conn:
+            await repo.record_attempt(
+                conn,
+                repo.Attempt(delivery_id, attempt_no, None, "endpoint deleted", 0, at),
+                repo.FAILED,
+                None,
+            )
+        return
+    sent_at = datetime.now(UTC)
+    headers = signed_headers(view.secret, str(view.event_id), view.body, sent_at)
+    started = time.perf_counter()
+    status_code: int | None = None
+    error: str | None = None
+    try:
+        response = await http.post(view.url, content=view.body.encode(), headers=headers)
+        status_code = response.status_code
+    except httpx.HTTPError as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+    elapsed_ms = int((time.perf_counter() - started) * 1000)
+    ok = status_code is not None and 200 <= status_code < 300
+    status = repo.SUCCEEDED if ok else (repo.FAILED if last_attempt else repo.PENDING)
+    async with conn_factory() as conn:
+        await repo.record_attempt(
+            conn,
+            repo.Attempt(delivery_id, attempt_no, status_code, error, elapsed_ms, at),
+            status,
+            at if ok else None,
+        )
+    DELIVERIES.labels(
+        "succeeded" if ok else ("failed_status" if status_code else "failed_transport")
+    ).inc()
+    log.info(
+        "billing.webhook.attempt",
+        extra={
+            "delivery_id": str(delivery_id),
+            "event_type": view.event_type,
+            "attempt": attempt_no,
+            "status_code": status_code,
+            "error": error,
+            "final": ok or last_attempt,
+        },
+    )
+    if not ok and not last_attempt:
+        raise DeliveryFailed(f"attempt {attempt_no}: {status_code or error}")

@@ -1,0 +1,63 @@
+"""The billing worker: procrastinate with the periodic renewal sweep and webhook delivery.
+
+`python -m services.billing worker` (or `python -m services.billing.worker`).
+Any number of workers may run: periodic deferrals are deduplicated by
+procrastinate, and every renewal takes its agent's lock without waiting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+
+from services.billing import jobs
+from services.billing.renewals import tasks as renewal_tasks
+from services.billing.runtime import Billing, build_billing
+from services.billing.settings import BillingSettings
+from services.billing.webhooks import tasks as webhook_tasks
+from services.common.logs import configure_logging
+
+log = logging.getLogger("sealpay.billing.worker")
+
+
+def register_tasks(billing: Billing) -> None:
+    renewal_tasks.register(billing.queue, billing)
+    webhook_tasks.register(billing.queue, billing)
+
+
+async def run_worker(billing: Billing, *, name: str | None = None) -> None:
+    """Serve jobs until cancelled (SIGINT/SIGTERM stop it gracefully)."""
+    settings = billing.settings
+    await billing.start()
+    try:
+        log.info(
+            "billing.worker.started",
+            extra={
+                "concurrency": settings.billing_worker_concurrency,
+                "cron": settings.billing_renewal_cron,
+            },
+        )
+        await billing.queue.run_worker_async(
+            queues=list(jobs.QUEUES),
+            name=name or f"billing-{socket.gethostname()}-{os.getpid()}",
+            concurrency=settings.billing_worker_concurrency,
+            fetch_job_polling_interval=settings.billing_worker_poll_seconds,
+            delete_jobs="successful",
+            install_signal_handlers=True,
+        )
+    finally:
+        await billing.stop()
+
+
+def main() -> None:
+    settings = BillingSettings()
+    configure_logging("billing-worker", settings.log_level)
+    billing = build_billing(settings)
+    register_tasks(billing)
+    asyncio.run(run_worker(billing))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,502 @@
+"""Billing over real HTTP, against the real database and the in-process payment core.
+
+* `billing`: the billing app served with uvicorn on a free port, driven by a
+  FixedClock, reaching the payment core through `build_dispatcher` (the
+  in-process core, PAYMENT_VIA_TEE off) exactly as in production.
+* `ledger`: a second in-process core on the same database, for the test's own
+  moves (registering agents, crediting them, reading balances).
+* `feeds`: a real local HTTP server that plays Kraken and CoinGecko.
+* `start_worker`: `python -m services.billing worker` as a real process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.engine import Engine
+from support.factories import AUDIT_KEY, fund, make_core
+from support.servers import free_port, serve
+
+from services.billing.app import create_app
+from services.billing.plans.service import DEFAULT_PLANS
+from services.billing.settings import BillingSettings
+from services.common.clock import FixedClock, rfc3339
+from services.payment_tee.core.api import PaymentCore
+
+SERVICE_TOKEN = "svc_test-service-token-0123456789"
+ADMIN_TOKEN = "test-admin-token-0123456789"
+JAN_15 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Agent:
+    agent_id: uuid.UUID
+
+    @property
+    def id(self) -> str:
+        return str(self.agent_id)
+
+
+@dataclass
+class BillingHttp:
+    """The billing service over real HTTP, with the ledger next to it."""
+
+    url: str
+    http: httpx.Client
+    clock: FixedClock
+    ledger: PaymentCore
+    engine: Engine
+
+    # --- agents and money ------------------------------------------------------------
+    def agent(self, balance: int = 0) -> Agent:
+        owner = uuid.uuid4()
+        self.ledger.register_holder(owner)
+        if balance:
+            fund(self.ledger, owner, balance)
+        return Agent(owner)
+
+    def fund(self, agent: Agent, amount: int) -> None:
+        fund(self.ledger, agent.agent_id, amount)
+
+    def balance(self, agent: Agent) -> int:
+        return self.ledger.balance(agent.agent_id).available
+
+    def core_tier(self, agent: Agent) -> str:
+        return self.ledger.usage(agent.agent_id).tier.value
+
+    # --- internal API ----------------------------------------------------------------
+    @property
+    def service(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+
+    @property
+    def admin(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+    def tier(self, agent: Agent) -> dict[str, Any]:
+        r = self.http.get(f"/internal/agents/{agent.id}/tier", headers=self.service)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def quote(self, agent: Agent, tier: str) -> httpx.Response:
+        return self.http.post(
+            f"/internal/agents/{agent.id}/upgrade-quote", json={"tier": tier}, headers=self.service
+        )
+
+    def upgrade(
+        self,
+        agent: Agent,
+        tier: str | None = None,
+        quote_id: str | None = None,
+        key: str | None = None,
+    ) -> httpx.Response:
+        body: dict[str, Any] = {}
+        if tier is not None:
+            body["tier"] = tier
+        if quote_id is not None:
+            body["quote_id"] = quote_id
+        return self.http.post(
+            f"/internal/agents/{agent.id}/upgrade",
+            json=body,
+            headers={**self.service, "Idempotency-Key": key or f"upgrade-{uuid.uuid4()}"},
+        )
+
+    def upgraded(self, agent: Agent, tier: str) -> dict[str, Any]:
+        r = self.upgrade(agent, tier)
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def downgrade(self, agent: Agent, tier: str, immediate: bool = False) -> httpx.Response:
+        return self.http.post(
+            f"/internal/agents/{agent.id}/downgrade",
+            json={"tier": tier, "immediate": immediate},
+            headers=self.service,
+        )
+
+    def run_renewals(self, at: datetime | None = None) -> dict[str, Any]:
+        r = self.http.post(
+            "/admin/renewals/run",
+            json={"at": rfc3339(at) if at else None},
+            headers=self.admin,
+        )
+        assert r.status_code == 200, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def walk_to(self, at: datetime) -> dict[str, Any]:
+        """Move the clock and run one sweep there, like a worker would."""
+        self.clock.set(at)
+        return self.run_renewals()
+
+    # --- database reads (assertions only) ----------------------------------------------
+    def rows(self, sql: str, **params: Any) -> list[Any]:
+        with self.engine.connect() as conn:
+            return list(conn.execute(sa.text(sql), params).all())
+
+    def subscription(self, agent: Agent) -> Any:
+        found = self.rows(
+            "SELECT * FROM billing.subscriptions WHERE agent_id = :a "
+            "ORDER BY created_at DESC LIMIT 1",
+            a=agent.agent_id,
+        )
+        return found[0] if found else None
+
+    def invoices(self, agent: Agent) -> list[Any]:
+        return self.rows(
+            "SELECT * FROM billing.invoices WHERE agent_id = :a ORDER BY created_at, cycle",
+            a=agent.agent_id,
+        )
+
+    def charges(self, agent: Agent) -> list[Any]:
+        """The payment core's charge entries for the agent (read for assertions)."""
+        return self.rows(
+            "SELECT id, amount, idempotency_key, idempotency_scope AS scope FROM ledger.entries "
+            "WHERE kind = 'charge' AND payer_owner_id = :a ORDER BY created_at",
+            a=agent.agent_id,
+        )
+
+    def events(self, agent: Agent | None = None) -> list[str]:
+        if agent is None:
+            return [
+                r.type
+                for r in self.rows("SELECT type FROM billing.webhook_events ORDER BY created_at")
+            ]
+        return [
+            r.type
+            for r in self.rows(
+                "SELECT type FROM billing.webhook_events WHERE agent_id = :a ORDER BY created_at",
+                a=agent.agent_id,
+            )
+        ]
+
+    def audit(self, agent: Agent) -> list[str]:
+        return [
+            r.action
+            for r in self.rows(
+                "SELECT action FROM billing.audit_events WHERE agent_id = :a ORDER BY id",
+                a=agent.agent_id,
+            )
+        ]
+
+
+@pytest.fixture
+def billing_db(db: Engine) -> Engine:
+    """Empty tables, with the plans the initial migration seeds (the wipe removed them)."""
+    now = datetime.now(UTC)
+    with db.begin() as conn:
+        for code, label, rank, price, limit, bps in DEFAULT_PLANS:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO billing.plans (code, label, rank, price_usd_cents, "
+                    "monthly_transfer_limit, fee_bps, updated_at) VALUES "
+                    "(:c, :l, :r, :p, :lim, :b, :u)"
+                ),
+                {"c": code, "l": label, "r": rank, "p": price, "lim": limit, "b": bps, "u": now},
+            )
+    return db
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(JAN_15)
+
+
+def settings_for(database_url: str, **overrides: Any) -> BillingSettings:
+    values: dict[str, Any] = {
+        "sealpay_env": "test",
+        "database_url": database_url,
+        "sealpay_service_token": SERVICE_TOKEN,
+        "sealpay_admin_token": ADMIN_TOKEN,
+        "ledger_audit_key": AUDIT_KEY.decode(),
+        "payment_via_tee": False,
+        "rate_sources": "static",
+        "rate_static": "XMR-USD:150.00,BTC-USD:60000",
+        "billing_renewal_cron": "",
+        **overrides,
+    }
+    return BillingSettings(**values)
+
+
+@pytest.fixture
+def billing_settings(database_url: str) -> BillingSettings:
+    return settings_for(database_url)
+
+
+@pytest.fixture
+def ledger(billing_db: Engine, clock: FixedClock) -> Iterator[PaymentCore]:
+    core = make_core(billing_db, clock)
+    yield core
+    core.close()
+
+
+@pytest.fixture
+def make_billing(
+    billing_db: Engine, clock: FixedClock, ledger: PaymentCore, database_url: str
+) -> Iterator[Callable[..., BillingHttp]]:
+    """Start billing apps (over real HTTP) with settings overrides; all stopped at the end."""
+    stack: list[Any] = []
+
+    def start(**overrides: Any) -> BillingHttp:
+        app = create_app(settings_for(database_url, **overrides), engine=billing_db, clock=clock)
+        server = serve(app)
+        url = server.__enter__()
+        stack.append(server)
+        http = httpx.Client(base_url=url, timeout=30)
+        stack.append(http)
+        return BillingHttp(url, http, clock, ledger, billing_db)
+
+    yield start
+    for item in reversed(stack):
+        if isinstance(item, httpx.Client):
+            item.close()
+        else:
+            item.__exit__(None, None, None)
+
+
+@pytest.fixture
+def billing(make_billing: Callable[..., BillingHttp]) -> BillingHttp:
+    return make_billing()
+
+
+# --- fake rate feeds ------------------------------------------------------------------
+
+
+@dataclass
+class Feeds:
+    """A real HTTP server answering like Kraken's ticker and CoinGecko's simple price.
+
+    `kraken` / `coingecko` hold what each answers for XMR: a price string, or
+    ("status", code), or ("raw", text).
+    """
+
+    url: str = ""
+    kraken: Any = "150.00"
+    coingecko: Any = "151.25"
+    hits: dict[str, int] = field(default_factory=lambda: {"kraken": 0, "coingecko": 0})
+
+    @property
+    def sources(self) -> str:
+        return f"kraken@{self.url}/kraken,coingecko@{self.url}/coingecko"
+
+
+def _feed_answer(spec: Any, body: Callable[[str], Any]) -> Response:
+    if isinstance(spec, tuple) and spec[0] == "status":
+        return JSONResponse({"error": ["EService:Unavailable"]}, status_code=spec[1])
+    if isinstance(spec, tuple) and spec[0] == "raw":
+        return Response(spec[1], media_type="application/json")
+    return Response(body(spec), media_type="application/json")
+
+
+@pytest.fixture
+def feeds() -> Iterator[Feeds]:
+    state = Feeds()
+    app = FastAPI()
+
+    @app.get("/kraken/0/public/Ticker")
+    async def kraken(request: Request) -> Response:
+        state.hits["kraken"] += 1
+        assert request.query_params["pair"] == "XMRUSD"
+        return _feed_answer(
+            state.kraken,
+            lambda price: (
+                '{"error":[],"result":{"XXMRZUSD":{"a":["' + price + '","1","1.000"],'
+                '"c":["' + price + '","0.50000000"],"v":["10.0","20.0"]}}}'
+            ),
+        )
+
+    @app.get("/coingecko/api/v3/simple/price")
+    async def coingecko(request: Request) -> Response:
+        state.hits["coingecko"] += 1
+        assert request.query_params["ids"] == "monero"
+        assert request.query_params["vs_currencies"] == "usd"
+        return _feed_answer(state.coingecko, lambda price: '{"monero":{"usd":' + price + "}}")
+
+    with serve(app) as url:
+        state.url = url
+        yield state
+
+
+# --- worker processes -------------------------------------------------------------------
+
+
+@dataclass
+class WorkerProcess:
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def sweep_logs(self) -> list[dict[str, Any]]:
+        """The worker's `billing.renewal.sweep` log lines (JSON)."""
+        lines = []
+        for raw in self.log_text().splitlines():
+            if '"billing.renewal.sweep"' in raw:
+                lines.append(json.loads(raw))
+        return lines
+
+
+def worker_env(database_url: str, **extra: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SEALPAY_ENV": "test",
+        "SEALPAY_SERVICE_TOKEN": SERVICE_TOKEN,
+        "SEALPAY_ADMIN_TOKEN": ADMIN_TOKEN,
+        "LEDGER_AUDIT_KEY": AUDIT_KEY.decode(),
+        "PAYMENT_VIA_TEE": "false",
+        "RATE_SOURCES": "static",
+        "RATE_STATIC": "XMR-USD:150.00,BTC-USD:60000",
+        "BILLING_RENEWAL_CRON": "",
+        "BILLING_WORKER_POLL_SECONDS": "0.2",
+        "BILLING_WORKER_CONCURRENCY": "4",
+        "WEBHOOK_RETRY_BASE_SECONDS": "0.5",
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+@pytest.fixture
+def start_worker(
+    billing_db: Engine, database_url: str, tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """`python -m services.billing worker` as real processes, stopped (SIGTERM) at the end."""
+    started: list[WorkerProcess] = []
+
+    def start(**env: str) -> WorkerProcess:
+        log = tmp_path / f"worker-{len(started)}.log"
+        handle = open(log, "wb")  # noqa: SIM115 - owned by the child
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.billing", "worker"],
+            env=worker_env(database_url, **env),
+            cwd=REPO,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        worker = WorkerProcess(process, log)
+        started.append(worker)
+        deadline = time.monotonic() + 30
+        while "billing.worker.started" not in worker.log_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"billing worker did not start:\n{worker.log_text()}")
+            time.sleep(0.05)
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
+
+
+def _wait_until(check: Callable[[], bool], timeout: float = 30, what: str = "condition") -> float:
+    """Poll until `check()` holds; returns the seconds it took."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def _in_threads(*calls: Callable[[], Any]) -> list[Any]:
+    """Run calls at the same moment in threads; their results in order (exceptions raised)."""
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(calls))
+
+    def run(i: int, call: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            results[i] = call()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    if errors:
+        raise errors[0]
+    return results
+
+
+@pytest.fixture
+def eventually() -> Callable[..., float]:
+    """`eventually(check, timeout, what)`: poll until it holds; the seconds it took."""
+    return _wait_until
+
+
+@pytest.fixture
+def together() -> Callable[..., list[Any]]:
+    """`together(f, g, ...)`: call them at the same moment in threads; their results."""
+    return _in_threads
+
+
+@pytest.fixture
+def start_api(
+    billing_db: Engine, database_url: str, tmp_path: Path, clock: FixedClock, ledger: PaymentCore
+) -> Iterator[Callable[..., BillingHttp]]:
+    """`python -m services.billing` as a real process (its own metrics, its own
+    payment dispatcher), on a free port; stopped (SIGTERM) at the end."""
+    started: list[tuple[WorkerProcess, httpx.Client]] = []
+
+    def start(**env: str) -> BillingHttp:
+        port = free_port()
+        log = tmp_path / f"api-{port}.log"
+        handle = open(log, "wb")  # noqa: SIM115 - owned by the child
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.billing"],
+            env=worker_env(database_url, BILLING_PORT=str(port), **env),
+            cwd=REPO,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        api = WorkerProcess(process, log)
+        url = f"http://127.0.0.1:{port}"
+        http = httpx.Client(base_url=url, timeout=60)
+        started.append((api, http))
+
+        def ready() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"billing exited:\n{api.log_text()}")
+            try:
+                return http.get("/readyz").status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        _wait_until(ready, timeout=30, what="billing to be ready")
+        return BillingHttp(url, http, clock, ledger, billing_db)
+
+    yield start
+    for api, http in started:
+        http.close()
+        api.stop()

@@ -1,0 +1,192 @@
+"""Outgoing webhooks: written with the state change (outbox), signed with Standard
+Webhooks, delivered by a real worker process to a real receiver that verifies
+every signature, retried after 500s, recorded per attempt, replayable."""
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+from support.servers import serve
+
+from services.billing.webhooks.service import signed_headers
+
+
+@dataclass
+class Receiver:
+    url: str = ""
+    secret: str = ""
+    fail_first: int = 0
+    always_fail: bool = False
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+    def verified(self) -> list[dict[str, Any]]:
+        return [c for c in self.calls if c["verified"]]
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    state = Receiver()
+    app = FastAPI()
+
+    @app.post("/hooks")
+    async def hook(request: Request) -> JSONResponse:
+        body = await request.body()
+        headers = dict(request.headers)
+        try:
+            payload = Webhook(state.secret).verify(body, headers)
+            verified = True
+        except WebhookVerificationError:
+            payload, verified = None, False
+        state.calls.append(
+            {
+                "verified": verified,
+                "id": headers.get("webhook-id"),
+                "payload": payload,
+                "at": time.monotonic(),
+            }
+        )
+        failing = state.always_fail or len(state.calls) <= state.fail_first
+        return JSONResponse({"ok": not failing}, status_code=500 if failing else 200)
+
+    with serve(app) as url:
+        state.url = url + "/hooks"
+        yield state
+
+
+def register(billing, url: str, **extra: Any) -> dict[str, Any]:
+    r = billing.http.post(
+        "/admin/webhooks/endpoints", json={"url": url, **extra}, headers=billing.admin
+    )
+    assert r.status_code == 201, r.text
+    body: dict[str, Any] = r.json()
+    return body
+
+
+def deliveries(billing, **query: str) -> list[dict[str, Any]]:
+    r = billing.http.get("/admin/webhooks/deliveries", params=query, headers=billing.admin)
+    assert r.status_code == 200, r.text
+    found: list[dict[str, Any]] = r.json()
+    return found
+
+
+def test_endpoints_are_registered_listed_and_removed_by_operators(billing):
+    created = register(billing, "https://example.com/hook")
+    assert created["secret"].startswith("whsec_") and created["events"] is None
+    Webhook(created["secret"])  # a valid Standard Webhooks secret
+    listed = billing.http.get("/admin/webhooks/endpoints", headers=billing.admin).json()
+    assert listed == [{**created, "secret": None}]  # shown once
+    own = register(
+        billing, "https://example.com/b", secret=created["secret"], events=["tier.changed"]
+    )
+    assert own["secret"] == created["secret"] and own["events"] == ["tier.changed"]
+    for bad in ({"secret": "hunter2"}, {"events": ["invoice.exploded"]}, {"events": []}):
+        r = billing.http.post(
+            "/admin/webhooks/endpoints",
+            json={"url": "https://example.com/c", **bad},
+            headers=billing.admin,
+        )
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error"), bad
+    r = billing.http.post(
+        "/admin/webhooks/endpoints", json={"url": "not a url"}, headers=billing.admin
+    )
+    assert r.status_code == 422
+    r = billing.http.delete(
+        f"/admin/webhooks/endpoints/{created['endpoint_id']}", headers=billing.admin
+    )
+    assert r.status_code == 204
+    r = billing.http.delete(
+        f"/admin/webhooks/endpoints/{created['endpoint_id']}", headers=billing.admin
+    )
+    assert r.status_code == 404
+    r = billing.http.get("/admin/webhooks/endpoints", headers=billing.service)
+    assert r.status_code == 401
+
+
+def test_events_are_written_with_the_change_and_not_without_it(billing):
+    register(billing, "https://example.com/all")
+    register(billing, "https://example.com/tiers", events=["tier.changed"])
+    poor = billing.agent(balance=1)
+    assert billing.upgrade(poor, "pro").status_code == 402
+    assert billing.events() == [] and deliveries(billing) == []
+    assert billing.rows("SELECT * FROM billing.procrastinate_jobs") == []
+    rich = billing.agent(balance=10**13)
+    billing.upgraded(rich, "pro")
+    found = deliveries(billing)
+    assert sorted(d["event_type"] for d in found) == [
+        "invoice.paid",
+        "subscription.created",
+        "tier.changed",
+        "tier.changed",
+    ]
+    assert {d["status"] for d in found} == {"pending"}
+    jobs = billing.rows(
+        "SELECT task_name, status, args FROM billing.procrastinate_jobs ORDER BY id"
+    )
+    assert len(jobs) == 4 and {j.task_name for j in jobs} == {"billing.deliver_webhook"}
+    assert {j.args["delivery_id"] for j in jobs} == {d["delivery_id"] for d in found}
+
+
+def test_a_worker_delivers_signed_events_retrying_after_500s(
+    billing, receiver, start_worker, eventually
+):
+    receiver.fail_first = 2
+    receiver.secret = register(billing, receiver.url, events=["tier.changed"])["secret"]
+    start_worker()
+    agent = billing.agent(balance=10**13)
+    started = time.monotonic()
+    billing.upgraded(agent, "pro")
+    eventually(lambda: len(receiver.calls) >= 3, timeout=30, what="three delivery attempts")
+    elapsed = time.monotonic() - started
+    assert [c["verified"] for c in receiver.calls] == [True, True, True]
+    assert len({c["id"] for c in receiver.calls}) == 1  # the same webhook-id on every attempt
+    payload = receiver.calls[-1]["payload"]
+    assert payload["type"] == "tier.changed"
+    assert payload["data"] == {
+        "agent_id": agent.id,
+        "from": "free",
+        "to": "pro",
+        "reason": "upgrade",
+    }
+    gaps = [b["at"] - a["at"] for a, b in zip(receiver.calls, receiver.calls[1:], strict=False)]
+    assert gaps[0] >= 0.4 and gaps[1] >= 0.9  # backoff 0.5 s, then 1 s
+    eventually(lambda: deliveries(billing, status="succeeded") != [], timeout=10, what="the record")
+    (delivery,) = deliveries(billing)
+    assert (delivery["status"], delivery["attempts"]) == ("succeeded", 3)
+    assert [a["status_code"] for a in delivery["attempt_log"]] == [500, 500, 200]
+    assert delivery["delivered_at"] is not None
+    print(f"\nwebhook delivered after two 500s in {elapsed:.2f} s")
+
+    r = billing.http.post(
+        f"/admin/webhooks/deliveries/{delivery['delivery_id']}/replay", headers=billing.admin
+    )
+    assert r.status_code == 202 and r.json()["replay_of"] == delivery["delivery_id"]
+    eventually(lambda: len(receiver.calls) == 4, timeout=15, what="the replay")
+    assert receiver.calls[-1]["verified"] and receiver.calls[-1]["id"] == receiver.calls[0]["id"]
+    assert len(deliveries(billing, endpoint_id=delivery["endpoint_id"])) == 2
+
+
+def test_a_delivery_fails_after_its_last_attempt(billing, receiver, start_worker, eventually):
+    receiver.always_fail = True
+    receiver.secret = register(billing, receiver.url, events=["invoice.paid"])["secret"]
+    start_worker(WEBHOOK_MAX_ATTEMPTS="2")
+    billing.upgraded(billing.agent(balance=10**13), "pro")
+    eventually(lambda: deliveries(billing, status="failed") != [], timeout=30, what="failure")
+    (delivery,) = deliveries(billing)
+    assert [a["status_code"] for a in delivery["attempt_log"]] == [500, 500]
+    assert len(receiver.calls) == 2 and all(c["verified"] for c in receiver.calls)
+    time.sleep(1.5)
+    assert len(receiver.calls) == 2  # no third attempt
+
+
+def test_a_tampered_body_fails_verification():
+    secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    headers = signed_headers(secret, "evt_1", '{"a":1}', datetime.now(UTC))
+    assert Webhook(secret).verify('{"a":1}', headers) == {"a": 1}
+    with pytest.raises(WebhookVerificationError):
+        Webhook(secret).verify('{"a":2}', headers)
