@@ -105,3 +105,27 @@ def simulated_chain_dir(tmp_path_factory):
     directory = tmp_path_factory.mktemp("simulated-amd") / "chain"
     load_or_create_simulated_chain(directory)
     return directory
+
+
+@pytest.fixture
+def billing_url(db, database_url: str) -> Iterator[str]:
+    """The real billing service next to the gateway (tiers and upgrades live there)."""
+    from support.factories import ADMIN_TOKEN, AUDIT_KEY, MARCH_15, SERVICE_TOKEN
+    from support.servers import serve
+
+    from services.billing.app import create_app as create_billing
+    from services.billing.settings import BillingSettings
+    from services.common.clock import FixedClock
+
+    settings = BillingSettings(
+        sealpay_env="test",
+        database_url=database_url,
+        sealpay_service_token=SERVICE_TOKEN,
+        sealpay_admin_token=ADMIN_TOKEN,
+        ledger_audit_key=AUDIT_KEY.decode(),
+        rate_sources="static",
+        rate_static="XMR-USD:150.00,BTC-USD:60000",
+        billing_renewal_cron="",
+    )
+    with serve(create_billing(settings, engine=db, clock=FixedClock(MARCH_15))) as url:
+        yield url

@@ -134,8 +134,8 @@ class GrpcDispatcher:
         request = pb.OpenAccountRequest(owner_id=str(owner_id), name=name, asset=asset)
         return wire.account_balance_from_pb(await self._rpc("payments", "OpenAccount", request))
 
-    async def balance(self, owner_id: uuid.UUID) -> Balance:
-        request = pb.GetBalanceRequest(owner_id=str(owner_id))
+    async def balance(self, owner_id: uuid.UUID, asset: str | None = None) -> Balance:
+        request = pb.GetBalanceRequest(owner_id=str(owner_id), asset=asset)
         return wire.balance_from_pb(await self._rpc("payments", "GetBalance", request))
 
     async def usage(self, owner_id: uuid.UUID) -> Usage:

@@ -91,8 +91,8 @@ class LocalDispatcher:
     ) -> AccountBalance:
         return await asyncio.to_thread(self.core.open_account, owner_id, name, asset)
 
-    async def balance(self, owner_id: uuid.UUID) -> Balance:
-        return await asyncio.to_thread(self.core.balance, owner_id)
+    async def balance(self, owner_id: uuid.UUID, asset: str | None = None) -> Balance:
+        return await asyncio.to_thread(self.core.balance, owner_id, asset)
 
     async def usage(self, owner_id: uuid.UUID) -> Usage:
         return await asyncio.to_thread(self.core.usage, owner_id)

@@ -117,8 +117,8 @@ class SwitchingDispatcher:
     ) -> AccountBalance:
         return await self._dispatch("OpenAccount", lambda d: d.open_account(owner_id, name, asset))
 
-    async def balance(self, owner_id: uuid.UUID) -> Balance:
-        return await self._dispatch("GetBalance", lambda d: d.balance(owner_id))
+    async def balance(self, owner_id: uuid.UUID, asset: str | None = None) -> Balance:
+        return await self._dispatch("GetBalance", lambda d: d.balance(owner_id, asset))
 
     async def usage(self, owner_id: uuid.UUID) -> Usage:
         return await self._dispatch("GetUsage", lambda d: d.usage(owner_id))

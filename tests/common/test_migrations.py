@@ -9,8 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy.engine import make_url
 
-from services.common.migrations import ALL_SCHEMAS, alembic_config, upgrade
 from services.billing.tables import metadata as billing_metadata
+from services.common.migrations import ALL_SCHEMAS, alembic_config, upgrade
 from services.gateway.tables import metadata as gateway_metadata
 from services.key_server.tables import metadata as key_server_metadata
 from services.payment_tee.core.tables import metadata as ledger_metadata

@@ -7,14 +7,12 @@ from typing import Any
 
 import httpx
 import pytest
-from support.factories import AUDIT_KEY, MARCH_15
+from support.factories import ADMIN_TOKEN, AUDIT_KEY, MARCH_15, SERVICE_TOKEN
 from support.servers import serve
 
 from services.common.clock import FixedClock
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
-
-ADMIN_TOKEN = "test-admin-token-0123456789"
 
 
 @dataclass
@@ -72,11 +70,13 @@ class Gateway:
 
 
 @pytest.fixture
-def gateway_settings(database_url: str) -> GatewaySettings:
+def gateway_settings(database_url: str, billing_url: str) -> GatewaySettings:
     return GatewaySettings(
         sealpay_env="test",
         database_url=database_url,
         sealpay_admin_token=ADMIN_TOKEN,
+        sealpay_service_token=SERVICE_TOKEN,
+        billing_url=billing_url,
         ledger_audit_key=AUDIT_KEY.decode(),
         auth_cache_seconds=0,
     )

@@ -93,6 +93,8 @@ def test_the_101st_transfer_is_429_with_an_upgrade_hint(gateway):
         100,
         "/v2/me/upgrade",
     )
+    assert body["upgrade_quote"]["tier"] == "pro"
+    assert body["upgrade_quote"]["charge_now"]["usd_cents"] == 2_900
 
 
 def test_history_is_keyset_paginated_newest_first(gateway):

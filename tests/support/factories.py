@@ -20,6 +20,8 @@ from services.payment_tee.core.records import MAIN_ACCOUNT, AccountRef
 from services.payment_tee.core.tiers import Tier
 
 AUDIT_KEY = b"test-audit-key-0123456789abcdef!"
+ADMIN_TOKEN = "test-admin-token-0123456789"
+SERVICE_TOKEN = "test-service-token-0123456789"
 ASSET = "XMR"
 MARCH_15 = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 

@@ -55,9 +55,16 @@ async def credit_agent(body: AdminCredit, key: IdempotencyKey, request: Request)
     "/agents/{agent_id}/tier",
     response_model=TierOut,
     responses=problem_responses(401, 404, 422),
-    summary="Set an agent's tier (operator; billing owns this once it lands)",
+    summary="Set an agent's plan without charge (operator; recorded by billing)",
 )
 async def set_tier(agent_id: uuid.UUID, body: SetTier, request: Request) -> TierOut:
+    """Billing owns an agent's plan: the change is recorded there (audited, any
+    live subscription cancelled, no charge) and billing pushes the tier to the core."""
     tier = parse_tier(body.tier)
-    holder = await request.app.state.dispatcher.set_tier(agent_id, tier, actor="operator")
-    return TierOut(agent_id=holder.owner_id, tier=holder.tier.value)
+    result, _ = await request.app.state.billing.call(
+        "POST",
+        f"/internal/agents/{agent_id}/plan",
+        json={"tier": tier.value},
+        headers={"X-Sealpay-Actor": "operator"},
+    )
+    return TierOut(agent_id=result["agent_id"], tier=result["tier"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 
 from services.gateway.agents.schemas import (
     AccountOut,
@@ -49,8 +49,15 @@ async def me(agent: Agent, request: Request) -> Me:
     responses=problem_responses(401),
     summary="Balances in minor units, per account and in total",
 )
-async def balance(agent: Agent, request: Request) -> BalanceOut:
-    bal = await request.app.state.dispatcher.balance(agent.agent_id)
+async def balance(
+    agent: Agent,
+    request: Request,
+    asset: Annotated[
+        str | None,
+        Query(pattern=r"^[A-Z][A-Z0-9]{1,9}$", description="default: the ledger's asset (XMR)"),
+    ] = None,
+) -> BalanceOut:
+    bal = await request.app.state.dispatcher.balance(agent.agent_id, asset)
     return BalanceOut(
         asset=bal.asset,
         available=bal.available,

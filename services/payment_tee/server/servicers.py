@@ -132,7 +132,8 @@ class PaymentsServicer(pb_grpc.PaymentsServicer):  # type: ignore[misc]  # gener
     async def GetBalance(self, request: pb.GetBalanceRequest, context: Any) -> pb.BalanceReply:
         async def work() -> pb.BalanceReply:
             owner = wire.owner_from_pb(request.owner_id)
-            return wire.balance_to_pb(await asyncio.to_thread(self.core.balance, owner))
+            asset = request.asset if request.HasField("asset") else None
+            return wire.balance_to_pb(await asyncio.to_thread(self.core.balance, owner, asset))
 
         return await self._run("GetBalance", context, work)
 

@@ -28,7 +28,7 @@ from sealpay import Registration, SealpayClient
 from sealpay.attestation.binding import expected_report_data
 from sealpay.attestation.document import AttestationDocument, build_attestation_document
 from sealpay.attestation.simulate import SimulatedAmdChain, build_report
-from support.factories import AUDIT_KEY, MARCH_15
+from support.factories import AUDIT_KEY, MARCH_15, SERVICE_TOKEN
 from support.servers import serve
 
 from services.common.clock import FixedClock
@@ -72,11 +72,13 @@ class Party:
 
 
 @pytest.fixture
-def gateway(db, database_url: str) -> Iterator[Gateway]:
+def gateway(db, database_url: str, billing_url: str) -> Iterator[Gateway]:
     settings = GatewaySettings(
         sealpay_env="test",
         database_url=database_url,
         sealpay_admin_token=ADMIN_TOKEN,
+        sealpay_service_token=SERVICE_TOKEN,
+        billing_url=billing_url,
         ledger_audit_key=AUDIT_KEY.decode(),
         auth_cache_seconds=0,
     )

@@ -187,10 +187,12 @@ class AccountBalance(_message.Message):
     def __init__(self, name: _Optional[str] = ..., asset: _Optional[str] = ..., available: _Optional[int] = ...) -> None: ...
 
 class GetBalanceRequest(_message.Message):
-    __slots__ = ("owner_id",)
+    __slots__ = ("owner_id", "asset")
     OWNER_ID_FIELD_NUMBER: _ClassVar[int]
+    ASSET_FIELD_NUMBER: _ClassVar[int]
     owner_id: str
-    def __init__(self, owner_id: _Optional[str] = ...) -> None: ...
+    asset: str
+    def __init__(self, owner_id: _Optional[str] = ..., asset: _Optional[str] = ...) -> None: ...
 
 class BalanceReply(_message.Message):
     __slots__ = ("owner_id", "asset", "available", "pending", "accounts")
