@@ -80,6 +80,7 @@ class AgentDirectory:
             await repo.insert_api_key(conn, agent_id, hash_api_key(api_key), api_key[:7], now)
             holder = await self.dispatcher.register_holder(agent_id)
         agent = AuthenticatedAgent(agent_id, name, now)
+        self._recipients.put(agent)  # committed, and names and ids never change
         return Registration(agent, api_key, holder.tier.value)
 
     async def authenticate(self, key_hash: bytes) -> AuthenticatedAgent | None:
