@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel
+from services.common.openapi import problem_responses_for
 
 _DESCRIPTIONS = {
     401: "`unauthorized` (token) or `bad_signature` (signed events)",
@@ -17,21 +15,4 @@ _DESCRIPTIONS = {
 }
 
 
-class ProblemDetails(BaseModel):
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str
-    code: str
-
-
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {
-            "model": ProblemDetails,
-            "description": _DESCRIPTIONS.get(status, "error"),
-            "content": {"application/problem+json": {}},
-        }
-        for status in statuses
-    }
+problem_responses = problem_responses_for(_DESCRIPTIONS)

@@ -31,6 +31,7 @@ ALLOWED_OWN = (
     "services.common.errors",
     "services.common.ids",
     "services.common.logs",
+    "services.common.schema",
     "sealpay.attestation",
 )
 # Top-level names of third-party distributions (and their own dependencies).

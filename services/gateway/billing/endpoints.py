@@ -6,7 +6,7 @@ internal path, so one agent can never quote, upgrade or downgrade another.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -29,6 +29,17 @@ class UpgradeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tier: str | None = Field(default=None, min_length=1, max_length=32)
     quote_id: str | None = Field(default=None, min_length=1, max_length=64)
+    pay_with: Literal["balance", "crypto"] | None = Field(
+        default=None,
+        description="balance (default): charged from your balance now, 200; crypto: an "
+        "invoice to pay on-chain, 202, the tier changes once the payment confirms",
+    )
+    chain: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=32,
+        description="with pay_with crypto: the chain to pay on (e.g. btc)",
+    )
 
     @model_validator(mode="after")
     def one_of(self) -> UpgradeRequest:
@@ -76,8 +87,11 @@ async def upgrade_quote(body: TierChoice, agent: Agent, request: Request) -> JSO
 
 @router.post(
     "/upgrade",
-    responses=problem_responses(400, 401, 402, 409, 410, 422, 503),
-    summary="Upgrade now, paid from your balance (by tier, or by a quote you accepted)",
+    responses={
+        202: {"description": "pay_with crypto: the invoice, with the address and amount to pay"},
+        **problem_responses(400, 401, 402, 404, 409, 410, 422, 503),
+    },
+    summary="Upgrade: paid from your balance now, or by a crypto invoice (202)",
 )
 async def upgrade(
     body: UpgradeRequest, agent: Agent, key: IdempotencyKey, request: Request
@@ -88,7 +102,10 @@ async def upgrade(
         json=body.model_dump(exclude_none=True),
         headers={"Idempotency-Key": key},
     )
-    return _json(result, 200, headers)
+    # Billing answers 202 exactly when the upgrade waits for a crypto invoice (its body
+    # says `pay_with: crypto`); the same status is kept for replays.
+    status = 202 if result.get("pay_with") == "crypto" else 200
+    return _json(result, status, headers)
 
 
 @router.post(

@@ -14,18 +14,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import BYTEA, JSONB, UUID
 
+from services.common.schema import service_metadata
+
 SCHEMA = "ledger"
 
-metadata = sa.MetaData(
-    schema=SCHEMA,
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    },
-)
+metadata = service_metadata(SCHEMA)
 
 holders = sa.Table(
     "holders",
