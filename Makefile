@@ -26,7 +26,7 @@ test: venv  ## lint, then the whole test suite against real PostgreSQL
 lint: venv  ## ruff (lint + format check) and mypy
 	$(BIN)/ruff check services sdk scripts tests
 	$(BIN)/ruff format --check services sdk scripts tests
-	$(BIN)/mypy services/payment_tee services/payment_client services/gateway services/common services/devserver sdk/sealpay
+	$(BIN)/mypy services sdk/sealpay
 
 fmt: venv
 	$(BIN)/ruff format services sdk scripts tests

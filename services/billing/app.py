@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from services.billing import errors as billing_errors
 from services.billing.agents.endpoints import router as agents_router
+from services.billing.crypto.endpoints import router as crypto_router
 from services.billing.ops.endpoints import router as ops_router
 from services.billing.plans.endpoints import router as plans_router
 from services.billing.renewals.endpoints import router as renewals_router
@@ -33,9 +34,11 @@ log = logging.getLogger("sealpay.billing")
 
 DESCRIPTION = """
 Sealpay billing: plans, upgrade quotes with proration, subscriptions and renewals,
-exchange rates, signed outgoing webhooks.
+exchange rates, signed outgoing webhooks, upgrades paid by crypto invoices.
 
-* `/internal/*` is for the gateway (`Authorization: Bearer <SEALPAY_SERVICE_TOKEN>`).
+* `/internal/*` is for the gateway (`Authorization: Bearer <SEALPAY_SERVICE_TOKEN>`),
+  except `/internal/charge-events`, the key server's callbacks, authenticated by
+  their signature (`X-Sealpay-Key-Id: key_server`, SEALPAY_CALLBACK_SECRET).
 * `/admin/*` is for operators (`Authorization: Bearer <SEALPAY_ADMIN_TOKEN>`).
 * Prices are integer USD cents; charges are integer minor units of the agent's asset.
 * Errors are RFC 9457 `application/problem+json` with a stable `code`.
@@ -54,6 +57,7 @@ def create_app(
     admin_token, admin_generated = resolve_admin_token(
         settings.sealpay_admin_token, settings.sealpay_env
     )
+    callback_secret = settings.callback_secret()  # production refuses to start without it
     billing = build_billing(settings, engine=engine, dispatcher=dispatcher, clock=clock)
     register_tasks(billing)
 
@@ -76,9 +80,17 @@ def create_app(
     app.state.billing = billing
     app.state.service_token = service_token
     app.state.admin_token = admin_token
+    app.state.callback_secret = callback_secret
     problems.install(app)
     billing_errors.install(app)
-    for router in (ops_router, agents_router, plans_router, webhooks_router, renewals_router):
+    for router in (
+        ops_router,
+        agents_router,
+        crypto_router,
+        plans_router,
+        webhooks_router,
+        renewals_router,
+    ):
         app.include_router(router)
     app.add_middleware(RequestContextMiddleware, service="billing")
     return app

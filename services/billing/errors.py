@@ -81,6 +81,51 @@ class InvalidRequest(BillingError):
     status, code = 422, "validation_error"
 
 
+class UnknownChain(BillingError):
+    status, code = 404, "unknown_chain"
+
+
+class ChainDisabled(BillingError):
+    status, code = 409, "chain_disabled"
+
+
+class UnsupportedAsset(BillingError):
+    """The chain's asset has no exchange rate in billing (no AssetSpec): it cannot be priced."""
+
+    status, code = 422, "unsupported_asset"
+
+
+class KeyServerUnavailable(BillingError):
+    """The key server could not be reached or failed; a retry is safe (idempotent charge)."""
+
+    status, code = 503, "key_server_unavailable"
+
+
+class KeyServerRefused(BillingError):
+    """A definite refusal from the key server, passed through with its status and code."""
+
+    def __init__(self, status: int, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.status = status
+        self.code = code
+
+
+class BadSignature(BillingError):
+    """A charge callback not signed by the key server within the window."""
+
+    status, code = 401, "bad_signature"
+
+
+class EventConflict(BillingError):
+    """A signed charge callback that contradicts what billing recorded for the charge."""
+
+    status, code = 409, "event_conflict"
+
+
+class PayloadTooLarge(BillingError):
+    status, code = 413, "payload_too_large"
+
+
 def install(app: FastAPI) -> None:
     async def on_billing_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, BillingError)

@@ -2,39 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel
+from services.common.openapi import problem_responses_for
 
 _DESCRIPTIONS = {
     400: "`idempotency_key_required`",
-    401: "`unauthorized`: missing or wrong bearer token",
+    401: "`unauthorized`: missing or wrong bearer token; `bad_signature` (charge callbacks)",
     402: "`insufficient_funds` (nothing changed)",
     403: "`not_in_production`",
-    404: "`not_found` (no such agent in the payment core, quote, endpoint, delivery)",
+    404: "`not_found` (no such agent in the payment core, quote, endpoint, delivery, "
+    "charge), `unknown_chain`",
     409: "`not_an_upgrade`, `not_a_downgrade`, `quote_mismatch`, `idempotency_key_reused`, "
-    "`subscription_past_due`",
+    "`subscription_past_due`, `chain_disabled`, `event_conflict`",
     410: "`quote_expired` (expired, used, or superseded: ask for a new quote)",
-    422: "`validation_error`, `unknown_tier`",
-    503: "`rate_unavailable`, `payment_core_unavailable` (nothing charged)",
+    413: "`payload_too_large`",
+    422: "`validation_error`, `unknown_tier`, `unsupported_asset`",
+    503: "`rate_unavailable`, `payment_core_unavailable`, `key_server_unavailable` "
+    "(nothing charged)",
 }
 
 
-class ProblemDetails(BaseModel):
-    type: str
-    title: str
-    status: int
-    detail: str
-    instance: str
-    code: str
-
-
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {
-            "model": ProblemDetails,
-            "description": _DESCRIPTIONS.get(status, "error"),
-            "content": {"application/problem+json": {}},
-        }
-        for status in statuses
-    }
+problem_responses = problem_responses_for(_DESCRIPTIONS)

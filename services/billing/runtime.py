@@ -15,6 +15,7 @@ import httpx
 import procrastinate
 from sqlalchemy import Engine
 
+from services.billing.crypto.client import KeyServerClient
 from services.billing.db import Database
 from services.billing.jobs import build_queue
 from services.billing.plans import service as plans_service
@@ -47,12 +48,18 @@ class Billing:
     # no money goes to a TEE whose attestation did not verify.
     checker: TeeChecker | None = None
     webhook_http: httpx.AsyncClient = field(init=False)
+    # The crypto rail's key server (charges), with the service token.
+    key_server: KeyServerClient = field(init=False)
 
     def __post_init__(self) -> None:
         self.webhook_http = httpx.AsyncClient(
             timeout=self.settings.webhook_timeout_seconds,
             headers={"user-agent": "sealpay-billing/1 (webhooks)"},
             follow_redirects=False,
+        )
+        service_token, _ = self.settings.service_token()
+        self.key_server = KeyServerClient(
+            self.settings.key_server_url, service_token, self.settings.key_server_timeout_seconds
         )
 
     @property
@@ -75,6 +82,7 @@ class Billing:
         await self.queue.close_async()
         await self.rates.aclose()
         await self.webhook_http.aclose()
+        await self.key_server.aclose()
         await self.dispatcher.close()
         await self.db.close()
         if self.owns_engine:

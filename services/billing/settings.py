@@ -16,6 +16,7 @@ from services.common.errors import ConfigError
 from services.payment_client.settings import PaymentClientSettings
 
 MIN_TOKEN_CHARS = 16
+MIN_CALLBACK_SECRET_CHARS = 32  # the key server's own minimum for the same secret
 DEFAULT_RATE_STATIC = "XMR-USD:150.00,BTC-USD:60000"
 PUBLIC_RATE_SOURCES = "kraken,coingecko"
 
@@ -55,6 +56,16 @@ class BillingSettings(PaymentClientSettings):
     webhook_retry_max_seconds: float = Field(default=3600.0, ge=0)
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
 
+    # The crypto rail: where the key server is (its service token is
+    # SEALPAY_SERVICE_TOKEN), the HMAC secret of its signed charge callbacks
+    # (key id `key_server`), the URL the key server reaches billing at (unset:
+    # http://127.0.0.1:BILLING_PORT), and how long a charge stays payable.
+    key_server_url: str = "http://127.0.0.1:8003"
+    key_server_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    sealpay_callback_secret: str | None = None
+    billing_public_callback_url: str | None = None
+    billing_crypto_charge_ttl_seconds: int = Field(default=1800, ge=60, le=7 * 24 * 3600)
+
     def service_token(self) -> tuple[str, bool]:
         """(SEALPAY_SERVICE_TOKEN, whether it was generated for development)."""
         if self.sealpay_service_token:
@@ -68,6 +79,31 @@ class BillingSettings(PaymentClientSettings):
         from services.common.devsecrets import dev_secret
 
         return dev_secret("service_token", self.sealpay_env, prefix="svc_"), True
+
+    def callback_secret(self) -> str:
+        """SEALPAY_CALLBACK_SECRET: verifies the key server's charge callbacks.
+
+        Development and test share the key server's generated value
+        (.data/dev-secrets.json); production refuses to start without one,
+        since billing would otherwise accept no payment confirmation at all.
+        """
+        if self.sealpay_callback_secret:
+            if len(self.sealpay_callback_secret) < MIN_CALLBACK_SECRET_CHARS:
+                raise ConfigError(
+                    f"SEALPAY_CALLBACK_SECRET must be at least {MIN_CALLBACK_SECRET_CHARS} "
+                    "characters"
+                )
+            return self.sealpay_callback_secret
+        if self.is_production:
+            raise ConfigError("SEALPAY_CALLBACK_SECRET is required when SEALPAY_ENV=production")
+        from services.common.devsecrets import dev_secret
+
+        return dev_secret("callback_secret", self.sealpay_env)
+
+    def charge_callback_url(self) -> str:
+        """Where the key server POSTs charge callbacks for billing's invoices."""
+        base = self.billing_public_callback_url or f"http://127.0.0.1:{self.billing_port}"
+        return base.rstrip("/") + "/internal/charge-events"
 
     def rate_source_spec(self) -> str:
         if self.rate_sources is not None and self.rate_sources.strip():

@@ -12,18 +12,11 @@ from __future__ import annotations
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, BYTEA, JSONB, UUID
 
+from services.common.schema import service_metadata
+
 SCHEMA = "billing"
 
-metadata = sa.MetaData(
-    schema=SCHEMA,
-    naming_convention={
-        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    },
-)
+metadata = service_metadata(SCHEMA)
 
 TS = sa.DateTime(timezone=True)
 
@@ -143,8 +136,12 @@ invoices = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("paid_at", TS, nullable=True),
     sa.Column("voided_at", TS, nullable=True),
+    # How it is paid: charged from the balance by the payment core, or on-chain
+    # through a key-server charge (crypto_charges).
+    sa.Column("rail", sa.Text, nullable=False, server_default="balance"),
     sa.CheckConstraint("kind IN ('cycle', 'proration')", name="kind"),
     sa.CheckConstraint("status IN ('open', 'paid', 'void')", name="status"),
+    sa.CheckConstraint("rail IN ('balance', 'crypto')", name="rail"),
     sa.CheckConstraint("usd_cents >= 0 AND amount_minor >= 0", name="amounts_not_negative"),
     sa.CheckConstraint("refunded_minor BETWEEN 0 AND amount_minor", name="refunds_bounded"),
     sa.CheckConstraint(
@@ -219,6 +216,8 @@ upgrade_requests = sa.Table(
     sa.Column("response", JSONB, nullable=True),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("completed_at", TS, nullable=True),
+    sa.Column("pay_with", sa.Text, nullable=False, server_default="balance"),
+    sa.CheckConstraint("pay_with IN ('balance', 'crypto')", name="pay_with"),
     sa.Index(
         "ix_upgrade_requests_pending",
         "created_at",
@@ -343,4 +342,52 @@ webhook_attempts = sa.Table(
     sa.Column("duration_ms", sa.Integer, nullable=False),
     sa.Column("at", TS, nullable=False),
     sa.UniqueConstraint("delivery_id", "attempt"),
+)
+
+# The crypto rail: an invoice paid on-chain through a key-server charge. The row
+# is written with the invoice, before the key server is called (charge_id null
+# until it answers); the charge's Idempotency-Key is the invoice's charge_key,
+# and the parameters sent are stored, so every retry asks for the same charge.
+crypto_charges = sa.Table(
+    "crypto_charges",
+    metadata,
+    sa.Column("invoice_id", UUID(as_uuid=True), sa.ForeignKey(invoices.c.id), primary_key=True),
+    sa.Column("agent_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("quote_id", UUID(as_uuid=True), sa.ForeignKey(quotes.c.id), nullable=False),
+    sa.Column("chain", sa.Text, nullable=False),
+    sa.Column("amount_minor", sa.BigInteger, nullable=False),
+    sa.Column("expires_in_seconds", sa.Integer, nullable=False),
+    sa.Column("callback_url", sa.Text, nullable=False),
+    sa.Column("charge_id", UUID(as_uuid=True), nullable=True, unique=True),
+    sa.Column("address", sa.Text, nullable=True),
+    sa.Column("expires_at", TS, nullable=True),
+    # The key server's last reported status, what it received, and when.
+    sa.Column("charge_status", sa.Text, nullable=True),
+    sa.Column("amount_received", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("txids", ARRAY(sa.Text), nullable=False, server_default="{}"),
+    sa.Column("paid_late", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+    sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
+    sa.CheckConstraint("amount_received >= 0", name="received_not_negative"),
+    sa.CheckConstraint(
+        "charge_id IS NULL OR (address IS NOT NULL AND expires_at IS NOT NULL)",
+        name="opened_has_address",
+    ),
+    sa.Index("ix_crypto_charges_agent_id_created_at", "agent_id", "created_at"),
+)
+
+# Every signed charge callback billing accepted, once per key-server event id:
+# a redelivery finds its row and changes nothing.
+charge_events = sa.Table(
+    "charge_events",
+    metadata,
+    sa.Column("event_id", UUID(as_uuid=True), primary_key=True),
+    sa.Column("charge_id", UUID(as_uuid=True), nullable=False),
+    sa.Column("invoice_id", UUID(as_uuid=True), sa.ForeignKey(invoices.c.id), nullable=False),
+    sa.Column("type", sa.Text, nullable=False),
+    sa.Column("outcome", sa.Text, nullable=False),
+    sa.Column("body", JSONB, nullable=False),
+    sa.Column("received_at", TS, nullable=False),
+    sa.Index("ix_charge_events_charge_id", "charge_id"),
 )

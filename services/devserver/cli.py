@@ -111,8 +111,15 @@ def run(
 def _internal_services(
     env: dict[str, str], billing_port: int, key_server_port: int
 ) -> list[ServiceProcess]:
-    """Billing and the key server, each an API process and a worker process."""
-    billing = {**env, "BILLING_PORT": str(billing_port)}
+    """Billing and the key server, each an API process and a worker process.
+
+    Billing creates charges on the key server (the crypto rail), which calls it
+    back at http://127.0.0.1:BILLING_PORT (billing's default public URL)."""
+    billing = {
+        **env,
+        "BILLING_PORT": str(billing_port),
+        "KEY_SERVER_URL": f"http://127.0.0.1:{key_server_port}",
+    }
     keys = {**env, "KEY_SERVER_PORT": str(key_server_port)}
     return [
         ServiceProcess(

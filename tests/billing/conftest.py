@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +29,8 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+import uvicorn
+from cryptography.fernet import Fernet
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.engine import Engine
@@ -38,10 +41,15 @@ from services.billing.app import create_app
 from services.billing.plans.service import DEFAULT_PLANS
 from services.billing.settings import BillingSettings
 from services.common.clock import FixedClock, rfc3339
+from services.common.signing import signed_headers
+from services.key_server.app import create_app as create_key_server
+from services.key_server.settings import KeyServerSettings
 from services.payment_tee.core.api import PaymentCore
 
 SERVICE_TOKEN = "svc_test-service-token-0123456789"
 ADMIN_TOKEN = "test-admin-token-0123456789"
+# The key server's callback secret (tests/key_server/conftest.py uses the same value).
+CALLBACK_SECRET = "test-callback-secret-0123456789abcdef"
 JAN_15 = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 REPO = Path(__file__).resolve().parents[2]
 
@@ -64,6 +72,14 @@ class BillingHttp:
     clock: FixedClock
     ledger: PaymentCore
     engine: Engine
+    server: Any = None  # the running server's context manager (make_billing)
+
+    def stop(self) -> None:
+        """Stop this instance now (a crash or a deploy: nothing of it survives)."""
+        self.http.close()
+        if self.server is not None:
+            self.server.__exit__(None, None, None)
+            self.server = None
 
     # --- agents and money ------------------------------------------------------------
     def agent(self, balance: int = 0) -> Agent:
@@ -232,6 +248,7 @@ def settings_for(database_url: str, **overrides: Any) -> BillingSettings:
         "rate_sources": "static",
         "rate_static": "XMR-USD:150.00,BTC-USD:60000",
         "billing_renewal_cron": "",
+        "sealpay_callback_secret": CALLBACK_SECRET,
         **overrides,
     }
     return BillingSettings(**values)
@@ -253,17 +270,20 @@ def ledger(billing_db: Engine, clock: FixedClock) -> Iterator[PaymentCore]:
 def make_billing(
     billing_db: Engine, clock: FixedClock, ledger: PaymentCore, database_url: str
 ) -> Iterator[Callable[..., BillingHttp]]:
-    """Start billing apps (over real HTTP) with settings overrides; all stopped at the end."""
+    """Start billing apps (over real HTTP) with settings overrides; all stopped at the end.
+
+    `port` serves it on that port (so a restarted instance keeps its URL);
+    `stop()` on the result stops that instance early."""
     stack: list[Any] = []
 
-    def start(**overrides: Any) -> BillingHttp:
+    def start(port: int | None = None, **overrides: Any) -> BillingHttp:
         app = create_app(settings_for(database_url, **overrides), engine=billing_db, clock=clock)
-        server = serve(app)
+        server = serve(app) if port is None else serve_at(app, port)
         url = server.__enter__()
         stack.append(server)
         http = httpx.Client(base_url=url, timeout=30)
         stack.append(http)
-        return BillingHttp(url, http, clock, ledger, billing_db)
+        return BillingHttp(url, http, clock, ledger, billing_db, server)
 
     yield start
     for item in reversed(stack):
@@ -271,6 +291,25 @@ def make_billing(
             item.close()
         else:
             item.__exit__(None, None, None)
+
+
+@contextmanager
+def serve_at(app: FastAPI, port: int) -> Iterator[str]:
+    """Like support.servers.serve, on a given port; stopping twice is harmless."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError(f"test server did not start on port {port}")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -381,6 +420,7 @@ def worker_env(database_url: str, **extra: str) -> dict[str, str]:
         "BILLING_WORKER_CONCURRENCY": "4",
         "WEBHOOK_RETRY_BASE_SECONDS": "0.5",
         "LOG_LEVEL": "INFO",
+        "SEALPAY_CALLBACK_SECRET": CALLBACK_SECRET,
         **extra,
     }
 
@@ -500,3 +540,278 @@ def start_api(
     for api, http in started:
         http.close()
         api.stop()
+
+
+# --- the crypto rail: a real key server next to billing --------------------------------------
+
+KEY_SERVER_VAULT_KEY = Fernet.generate_key().decode()
+# BIP-84 test vector ("abandon ... about"), Bitcoin testnet account 0.
+TESTNET_VPUB = (
+    "vpub5Y6cjg78GGuNLsaPhmYsiw4gYX3HoQiRBiSwDaBXKUafCt9bNwWQiitDk5VZ5BVxYnQdwo"
+    "TyXSs2JHRPAgjAvtbBrf8ZhDYe2jWAqvZVnsc"
+)
+
+
+def key_server_settings(database_url: str) -> KeyServerSettings:
+    return KeyServerSettings(
+        sealpay_env="test",
+        database_url=database_url,
+        sealpay_service_token=SERVICE_TOKEN,
+        sealpay_admin_token=ADMIN_TOKEN,
+        sealpay_callback_secret=CALLBACK_SECRET,
+        key_server_vault_keys=KEY_SERVER_VAULT_KEY,
+        ledger_audit_key=AUDIT_KEY.decode(),
+    )
+
+
+@dataclass
+class Rail:
+    """Billing and a real key server, and the steps of the crypto rail."""
+
+    billing: BillingHttp
+    restart_billing: Callable[[], BillingHttp]
+    ks: httpx.Client
+    ks_clock: FixedClock
+    engine: Engine
+    link: KeyServerLink
+    watcher_key: tuple[str, str] | None = None
+    callback_secret: str = CALLBACK_SECRET
+
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    service = {"Authorization": f"Bearer {SERVICE_TOKEN}"}
+
+    # key server ---------------------------------------------------------------------------
+    def chain(self, chain_id: str = "tbtc", **extra: Any) -> dict[str, Any]:
+        body = {
+            "id": chain_id,
+            "coin": "bitcoin",
+            "network": "testnet",
+            "xpub": TESTNET_VPUB,
+            "confirmations": 2,
+            **extra,
+        }
+        r = self.ks.post("/admin/chains", json=body, headers=self.admin)
+        assert r.status_code == 201, r.text
+        found: dict[str, Any] = r.json()
+        return found
+
+    def watch(self, address: str, amount: int, confirmations: int, tx: str) -> dict[str, Any]:
+        """A chain watcher's signed event at the key server."""
+        if self.watcher_key is None:
+            r = self.ks.post("/admin/watchers", json={"name": "btc-testnet"}, headers=self.admin)
+            assert r.status_code == 201, r.text
+            self.watcher_key = (r.json()["key_id"], r.json()["secret"])
+        key_id, secret = self.watcher_key
+        event = {"chain": "tbtc", "txid": tx, "vout": 0, "address": address,
+                 "amount": amount, "confirmations": confirmations}  # fmt: skip
+        body = json.dumps(event).encode()
+        headers = signed_headers(key_id, secret, body, self.ks_clock.now())
+        r = self.ks.post(
+            "/internal/chain-events",
+            content=body,
+            headers={**headers, "content-type": "application/json"},
+        )
+        assert r.status_code == 200, r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    def charge(self, charge_id: str) -> dict[str, Any]:
+        r = self.ks.get(f"/charges/{charge_id}", headers=self.service)
+        assert r.status_code == 200, r.text
+        found: dict[str, Any] = r.json()
+        return found
+
+    def ks_callbacks(self) -> list[Any]:
+        return self.billing.rows("SELECT * FROM key_server.charge_callbacks ORDER BY created_at")
+
+    def ks_charge_count(self) -> int:
+        return len(self.billing.rows("SELECT id FROM key_server.charges"))
+
+    # billing ------------------------------------------------------------------------------
+    def upgrade(
+        self,
+        agent: Agent,
+        tier: str | None = None,
+        quote_id: str | None = None,
+        chain: str | None = "tbtc",
+        key: str | None = None,
+        pay_with: str = "crypto",
+    ) -> httpx.Response:
+        body: dict[str, Any] = {"pay_with": pay_with}
+        for name, value in (("tier", tier), ("quote_id", quote_id), ("chain", chain)):
+            if value is not None:
+                body[name] = value
+        return self.billing.http.post(
+            f"/internal/agents/{agent.id}/upgrade",
+            json=body,
+            headers={**self.billing.service, "Idempotency-Key": key or f"crypto-{uuid.uuid4()}"},
+        )
+
+    def invoiced(self, agent: Agent, tier: str = "pro") -> dict[str, Any]:
+        r = self.upgrade(agent, tier)
+        assert r.status_code == 202, r.text
+        body: dict[str, Any] = r.json()
+        return body
+
+    def callback(
+        self,
+        body: bytes,
+        *,
+        secret: str | None = None,
+        key_id: str = "key_server",
+        at: float | None = None,
+    ) -> httpx.Response:
+        """POST a charge callback to billing, signed like the key server signs it."""
+        signed_at = at if at is not None else time.time()
+        headers = signed_headers(key_id, secret or self.callback_secret, body, signed_at)
+        return self.billing.http.post(
+            "/internal/charge-events",
+            content=body,
+            headers={**headers, "content-type": "application/json"},
+        )
+
+    def subscriptions(self, agent: Agent) -> list[Any]:
+        return self.billing.rows(
+            "SELECT * FROM billing.subscriptions WHERE agent_id = :a", a=agent.agent_id
+        )
+
+    def audit_details(self, agent: Agent, action: str) -> list[dict[str, Any]]:
+        return [
+            r.details
+            for r in self.billing.rows(
+                "SELECT details FROM billing.audit_events WHERE agent_id = :a AND action = :x "
+                "ORDER BY id",
+                a=agent.agent_id,
+                x=action,
+            )
+        ]
+
+
+@dataclass
+class KeyServerLink:
+    """Billing's path to the key server: a real HTTP hop that forwards every request,
+    unless a network fault is set:
+
+    * `down`: every request answered 503, nothing forwarded;
+    * `charges_down`: POST /charges answered 503, not forwarded (no charge exists);
+    * `lose_answer`: POST /charges forwarded (the charge exists), its answer lost (502).
+    """
+
+    upstream: str
+    fault: str | None = None
+    url: str = ""
+
+    def app(self) -> FastAPI:
+        app = FastAPI()
+        forwarded = ("authorization", "idempotency-key", "content-type")
+
+        @app.api_route("/{path:path}", methods=["GET", "POST", "PATCH", "DELETE"])
+        async def forward(path: str, request: Request) -> Response:
+            charges = request.method == "POST" and path == "charges"
+            if self.fault == "down" or (self.fault == "charges_down" and charges):
+                return Response(status_code=503)
+            async with httpx.AsyncClient(base_url=self.upstream, timeout=30) as client:
+                answer = await client.request(
+                    request.method,
+                    "/" + path,
+                    params=request.query_params,
+                    content=await request.body(),
+                    headers={k: v for k, v in request.headers.items() if k in forwarded},
+                )
+            if self.fault == "lose_answer" and charges:
+                return Response(status_code=502)
+            return Response(
+                answer.content,
+                status_code=answer.status_code,
+                media_type=answer.headers.get("content-type"),
+            )
+
+        return app
+
+
+@pytest.fixture
+def rail(
+    make_billing: Callable[..., BillingHttp], billing_db: Engine, database_url: str
+) -> Iterator[Rail]:
+    """Billing (on a fixed port, so a restarted instance keeps its callback URL) and a
+    real key server (its clock near the real time), both on the test database."""
+    ks_clock = FixedClock(datetime.now(UTC).replace(microsecond=0))
+    ks_app = create_key_server(key_server_settings(database_url), engine=billing_db, clock=ks_clock)
+    billing_port = free_port()
+    with serve(ks_app) as ks_url, httpx.Client(base_url=ks_url, timeout=30) as ks:
+        link = KeyServerLink(ks_url)
+        with serve(link.app()) as link_url:
+            link.url = link_url
+
+            def start_billing() -> BillingHttp:
+                return make_billing(
+                    port=billing_port,
+                    key_server_url=link_url,
+                    billing_public_callback_url=f"http://127.0.0.1:{billing_port}",
+                )
+
+            state = Rail(start_billing(), start_billing, ks, ks_clock, billing_db, link)
+
+            def restart() -> BillingHttp:
+                state.billing = start_billing()
+                return state.billing
+
+            state.restart_billing = restart
+            yield state
+
+
+@dataclass
+class KeyServerWorker:
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@pytest.fixture
+def ks_worker(billing_db: Engine, database_url: str, tmp_path: Path) -> Iterator[Callable[[], Any]]:
+    """`python -m services.key_server worker` as a real process: it delivers the callbacks."""
+    started: list[KeyServerWorker] = []
+
+    def start() -> KeyServerWorker:
+        metrics_port = free_port()
+        log = tmp_path / "key-server-worker.log"
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "SEALPAY_ENV": "test",
+            "LEDGER_AUDIT_KEY": AUDIT_KEY.decode(),
+            "SEALPAY_CALLBACK_SECRET": CALLBACK_SECRET,
+            "KEY_SERVER_VAULT_KEYS": KEY_SERVER_VAULT_KEY,
+            "KEY_SERVER_RETRY_BASE_SECONDS": "0.3",
+            "KEY_SERVER_RETRY_MAX_SECONDS": "1",
+            "KEY_SERVER_WORKER_POLL_SECONDS": "0.2",
+            "KEY_SERVER_WORKER_METRICS_PORT": str(metrics_port),
+        }
+        handle = open(log, "wb")  # noqa: SIM115 - owned by the child
+        process = subprocess.Popen(
+            [sys.executable, "-m", "services.key_server", "worker"],
+            env=env,
+            cwd=REPO,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+        worker = KeyServerWorker(process, log)
+        started.append(worker)
+        deadline = time.monotonic() + 30
+        while "key_server.worker.started" not in worker.log_text():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the key server worker did not start:\n{worker.log_text()}")
+            time.sleep(0.05)
+        return worker
+
+    yield start
+    for worker in started:
+        if worker.process.poll() is None:
+            worker.process.send_signal(signal.SIGTERM)
+            try:
+                worker.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.process.kill()
+                worker.process.wait(timeout=10)

@@ -17,7 +17,7 @@ from services.billing.invoices.repository import Invoice
 from services.billing.money import prorate_usd_cents, refund_share, usd_cents_to_minor
 from services.billing.plans.repository import Plan
 from services.billing.subscriptions.repository import Subscription
-from services.billing.upgrades.service import UpgradeTerms, upgrade_terms
+from services.billing.upgrades.quotes import UpgradeTerms, upgrade_terms
 
 
 def half_up(value: Fraction) -> int:

@@ -80,6 +80,7 @@ def production_settings(database_url: str, **extra) -> BillingSettings:
         "sealpay_service_token": "svc_production-token-0123456789",
         "sealpay_admin_token": "production-admin-token-0123",
         "ledger_audit_key": "production-audit-key-0123456789abcdef",
+        "sealpay_callback_secret": "production-callback-secret-0123456789",
         "billing_renewal_cron": "",
         **extra,
     }
@@ -106,6 +107,14 @@ def test_production_refuses_simulated_time_and_unsafe_configuration(
     )
     with pytest.raises(ConfigError, match="SEALPAY_SERVICE_TOKEN"):
         create_app(production_settings(database_url, sealpay_service_token=None), engine=billing_db)
+    with pytest.raises(ConfigError, match="SEALPAY_CALLBACK_SECRET is required"):
+        create_app(
+            production_settings(database_url, sealpay_callback_secret=None), engine=billing_db
+        )
+    with pytest.raises(ConfigError, match="SEALPAY_CALLBACK_SECRET must be at least 32"):
+        create_app(
+            production_settings(database_url, sealpay_callback_secret="short"), engine=billing_db
+        )
     with pytest.raises(ConfigError, match="static"):
         create_app(production_settings(database_url, rate_sources="static"), engine=billing_db)
     with pytest.raises(ConfigError, match="at least 16"):

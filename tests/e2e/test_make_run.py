@@ -11,10 +11,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -24,7 +25,7 @@ from support.servers import free_port
 from support.tee import SIMULATED_MEASUREMENT
 
 from services.common.migrations import ALL_SCHEMAS
-from services.key_server.signing import signed_headers
+from services.common.signing import signed_headers
 
 REPO = Path(__file__).resolve().parents[2]
 # BIP84 test vector (the "abandon ... about" mnemonic), testnet account 0.
@@ -244,8 +245,28 @@ def test_issue_4_tier_limit_429_carries_a_pro_quote(suite):
     assert body["code"] == "tier_limit_reached" and body["upgrade_quote"]["tier"] == "pro"
 
 
-def test_issue_5_testnet_deposit_credits_once(suite):
-    _, key = _agent(suite, "gina")
+@dataclass
+class BtcTestnet:
+    """The tbtc chain (BIP-84 vpub) and a watcher allowed to report on it."""
+
+    key_server: str
+    watcher: dict[str, str]
+
+    def report(self, address: str, amount: int, txid: str, confirmations: int = 2) -> None:
+        event = {"chain": "tbtc", "txid": txid, "vout": 0, "address": address,
+                 "amount": amount, "confirmations": confirmations}  # fmt: skip
+        body = json.dumps(event).encode()
+        headers = signed_headers(self.watcher["key_id"], self.watcher["secret"], body, time.time())
+        r = httpx.post(
+            f"{self.key_server}/internal/chain-events",
+            content=body,
+            headers={**headers, "content-type": "application/json"},
+        )
+        assert r.status_code == 200, r.text
+
+
+@pytest.fixture(scope="module")
+def testnet(suite: Suite) -> BtcTestnet:
     keys = httpx.Client(base_url=suite.key_server, headers=suite.admin, timeout=20)
     chain = keys.post(
         "/admin/chains",
@@ -258,26 +279,28 @@ def test_issue_5_testnet_deposit_credits_once(suite):
         },
     )
     assert chain.status_code == 201, chain.text
-    watcher = keys.post("/admin/watchers", json={"name": "btc-testnet"}).json()
+    watcher = keys.post("/admin/watchers", json={"name": "btc-testnet"})
+    assert watcher.status_code == 201, watcher.text
+    return BtcTestnet(suite.key_server, watcher.json())
+
+
+def _until(check: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.3)
+
+
+def test_issue_5_testnet_deposit_credits_once(suite, testnet):
+    _, key = _agent(suite, "gina")
     http = httpx.Client(base_url=suite.gateway, timeout=20)
     auth = {"Authorization": f"Bearer {key}"}
     address = http.post("/v2/deposits/address", json={"chain": "tbtc"}, headers=auth)
     assert address.status_code == 200, address.text
     assert address.json()["address"] == VPUB_FIRST_ADDRESS
 
-    event = {"chain": "tbtc", "txid": "ab" * 32, "vout": 0, "address": VPUB_FIRST_ADDRESS,
-             "amount": 250_000, "confirmations": 2}  # fmt: skip
-    body = json.dumps(event).encode()
-
-    def post_event() -> httpx.Response:
-        headers = signed_headers(watcher["key_id"], watcher["secret"], body, time.time())
-        return httpx.post(
-            f"{suite.key_server}/internal/chain-events",
-            content=body,
-            headers={**headers, "content-type": "application/json"},
-        )
-
-    assert post_event().status_code == 200
+    testnet.report(VPUB_FIRST_ADDRESS, 250_000, "ab" * 32)
 
     def btc_balance() -> int:
         r = http.get("/v2/me/balance", params={"asset": "BTC"}, headers=auth)
@@ -285,11 +308,54 @@ def test_issue_5_testnet_deposit_credits_once(suite):
         available: int = r.json()["available"]
         return available
 
-    deadline = time.monotonic() + 30
-    while btc_balance() != 250_000 and time.monotonic() < deadline:
-        time.sleep(0.3)
+    _until(lambda: btc_balance() == 250_000, "the deposit credit")
     assert btc_balance() == 250_000
-    assert post_event().status_code == 200  # the same event, delivered again
+    testnet.report(VPUB_FIRST_ADDRESS, 250_000, "ab" * 32)  # the same event, delivered again
     time.sleep(2)
     assert btc_balance() == 250_000
     assert http.get("/v2/me/balance", headers=auth).json()["available"] == 0  # XMR untouched
+
+
+def test_issue_5_an_upgrade_paid_by_crypto_invoice_applies_once(suite, testnet, engine):
+    agent_id, key = _agent(suite, "hugo")  # no balance at all: the chain pays
+    http = httpx.Client(base_url=suite.gateway, timeout=20)
+    auth = {"Authorization": f"Bearer {key}"}
+    upgrade = {"tier": "pro", "pay_with": "crypto", "chain": "tbtc"}
+    r = http.post("/v2/me/upgrade", json=upgrade, headers={**auth, "Idempotency-Key": "hugo-pro-1"})
+    assert r.status_code == 202, r.text
+    invoice = r.json()["invoice"]
+    # $29 at make run's static 60,000 USD/BTC: 48,333.33 sat, half up.
+    assert (invoice["status"], invoice["asset"], invoice["amount"]) == ("open", "BTC", 48_333)
+    assert invoice["rate"]["source"] == "static"
+    pay_to = invoice["pay_to"]
+    assert pay_to["address"].startswith("tb1q") and pay_to["amount"] == 48_333
+    assert http.get("/v2/me/tier", headers=auth).json()["tier"] == "free"
+
+    def tier() -> dict[str, Any]:
+        body: dict[str, Any] = http.get("/v2/me/tier", headers=auth).json()
+        return body
+
+    testnet.report(pay_to["address"], 48_333, "cd" * 32)
+    _until(lambda: tier()["tier"] == "pro", "the upgrade paid on-chain")
+    assert tier()["subscription"]["status"] == "active"
+    # The same confirmation again, and the client's retry: nothing more happens.
+    testnet.report(pay_to["address"], 48_333, "cd" * 32)
+    again = http.post(
+        "/v2/me/upgrade", json=upgrade, headers={**auth, "Idempotency-Key": "hugo-pro-1"}
+    )
+    assert again.status_code == 202 and again.headers["Idempotent-Replayed"] == "true"
+    time.sleep(2)
+    with engine.connect() as conn:
+        paid = conn.execute(
+            sa.text(
+                "SELECT count(*) FILTER (WHERE status = 'paid'), count(*) "
+                "FROM billing.invoices WHERE agent_id = :a"
+            ),
+            {"a": agent_id},
+        ).one()
+        subscriptions = conn.execute(
+            sa.text("SELECT count(*) FROM billing.subscriptions WHERE agent_id = :a"),
+            {"a": agent_id},
+        ).scalar_one()
+    assert (tuple(paid), subscriptions) == ((1, 1), 1)
+    assert http.get("/v2/me/balance", headers=auth).json()["available"] == 0

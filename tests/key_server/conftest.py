@@ -29,14 +29,14 @@ from support.factories import AUDIT_KEY
 from support.servers import free_port, serve
 
 from services.common.clock import FixedClock
-from services.key_server.app import create_app
-from services.key_server.settings import KeyServerSettings
-from services.key_server.signing import (
+from services.common.signing import (
     KEY_ID_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     compute_signature,
 )
+from services.key_server.app import create_app
+from services.key_server.settings import KeyServerSettings
 
 REPO = Path(__file__).resolve().parents[2]
 SERVICE_TOKEN = "svc_test-service-token-0123456789"

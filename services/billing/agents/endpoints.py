@@ -24,6 +24,7 @@ from services.billing.agents.schemas import (
     UpgradeRequestBody,
 )
 from services.billing.auth import require_service
+from services.billing.crypto.schemas import CryptoUpgradeOut
 from services.billing.errors import IdempotencyKeyRequired
 from services.billing.openapi import problem_responses
 from services.billing.runtime import Billing
@@ -82,8 +83,15 @@ async def upgrade_quote(agent_id: uuid.UUID, body: TierRequest, request: Request
 @router.post(
     "/upgrade",
     response_model=UpgradeOut,
-    responses=problem_responses(400, 401, 402, 404, 409, 410, 422, 503),
-    summary="Upgrade now, charged from the balance (idempotent)",
+    responses={
+        202: {
+            "model": CryptoUpgradeOut,
+            "description": "pay_with crypto: the invoice to pay on-chain; the tier changes "
+            "once the key server confirms the payment",
+        },
+        **problem_responses(400, 401, 402, 404, 409, 410, 422, 503),
+    },
+    summary="Upgrade now from the balance (200), or by a crypto invoice (202); idempotent",
 )
 async def upgrade(
     agent_id: uuid.UUID,
@@ -91,9 +99,17 @@ async def upgrade(
     request: Request,
     key: Annotated[str, Depends(idempotency_key)],
 ) -> JSONResponse:
-    result = await service.upgrade(_billing(request), agent_id, body.tier, body.quote_id, key)
+    result = await service.upgrade(
+        _billing(request),
+        agent_id,
+        body.tier,
+        body.quote_id,
+        key,
+        pay_with=body.pay_with,
+        chain=body.chain,
+    )
     headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
-    return JSONResponse(result.body, headers=headers)
+    return JSONResponse(result.body, status_code=result.status, headers=headers)
 
 
 @router.post(

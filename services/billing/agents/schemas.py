@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -14,17 +15,36 @@ class TierRequest(BaseModel):
     tier: str = Field(max_length=64, description=TIER_DESCRIPTION, examples=["pro"])
 
 
+# A key-server chain id (the key server's own pattern; billing only forwards it).
+CHAIN_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,31}$"
+
+
 class UpgradeRequestBody(BaseModel):
-    """Either a tier (the server quotes it now) or a quote from upgrade-quote."""
+    """Either a tier (the server quotes it now) or a quote from upgrade-quote; paid from
+    the balance (default) or by a crypto invoice on a key-server chain."""
 
     model_config = ConfigDict(extra="forbid")
     tier: str | None = Field(default=None, max_length=64, description=TIER_DESCRIPTION)
     quote_id: uuid.UUID | None = None
+    pay_with: Literal["balance", "crypto"] = Field(
+        default="balance",
+        description="balance: charged now (200); crypto: an invoice to pay on-chain (202)",
+    )
+    chain: str | None = Field(
+        default=None,
+        pattern=CHAIN_ID_PATTERN,
+        description="With pay_with crypto: the key-server chain to pay on (e.g. btc)",
+        examples=["btc"],
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> UpgradeRequestBody:
         if self.tier is None and self.quote_id is None:
             raise ValueError("send a tier or a quote_id")
+        if self.pay_with == "crypto" and self.chain is None:
+            raise ValueError("pay_with crypto needs a chain")
+        if self.pay_with == "balance" and self.chain is not None:
+            raise ValueError("a chain is only for pay_with crypto")
         return self
 
 

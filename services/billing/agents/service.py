@@ -20,6 +20,7 @@ from typing import Any
 from prometheus_client import Counter
 
 from services.billing.audit import repository as audit_repo
+from services.billing.crypto import service as crypto
 from services.billing.customers import repository as customers_repo
 from services.billing.customers import service as customers
 from services.billing.dbtypes import Conn
@@ -27,17 +28,21 @@ from services.billing.downgrades import repository as downgrades_repo
 from services.billing.downgrades import service as downgrades
 from services.billing.errors import (
     IdempotencyKeyReused,
+    KeyServerRefused,
+    KeyServerUnavailable,
     NotADowngrade,
     NotFound,
     SubscriptionPastDue,
     UnknownTier,
 )
+from services.billing.invoices.repository import BALANCE, CRYPTO
 from services.billing.periods import whole_seconds
 from services.billing.plans import repository as plans_repo
 from services.billing.plans.repository import Plan
 from services.billing.runtime import Billing
 from services.billing.subscriptions import repository as subs_repo
 from services.billing.subscriptions import service as subscriptions
+from services.billing.upgrades import quotes
 from services.billing.upgrades import repository as upgrades_repo
 from services.billing.upgrades import service as upgrades
 from services.common.clock import rfc3339
@@ -124,15 +129,15 @@ async def quote_upgrade(b: Billing, agent_id: uuid.UUID, label: str) -> dict[str
     async with b.db.transaction() as conn:
         state = await _state(conn, agent_id, usage)
         target = await _plan(conn, code)
-        upgrades.upgrade_terms(state.current, state.live, target, now)  # refuse early
+        quotes.upgrade_terms(state.current, state.live, target, now)  # refuse early
     rate = await b.rates.current(b.asset)
     async with b.db.transaction() as conn:
         await customers_repo.ensure_customer(conn, agent_id, usage.tier.value, now)
         state = await _state(conn, agent_id, usage)
-        quote = await upgrades.create_quote(
+        quote = await quotes.create_quote(
             b, conn, agent_id, state.current, state.live, target, rate, now
         )
-    return upgrades.quote_wire(quote, _period_seconds(state.live))
+    return quotes.quote_wire(quote, _period_seconds(state.live))
 
 
 def _period_seconds(live: subs_repo.Subscription | None) -> int | None:
@@ -141,10 +146,14 @@ def _period_seconds(live: subs_repo.Subscription | None) -> int | None:
     return whole_seconds(live.current_period_start, live.current_period_end)
 
 
-def request_hash(code: str | None, quote_id: uuid.UUID | None) -> bytes:
-    canonical = json.dumps(
-        {"tier": code, "quote_id": str(quote_id) if quote_id else None}, sort_keys=True
-    )
+def request_hash(
+    code: str | None, quote_id: uuid.UUID | None, pay_with: str = BALANCE, chain: str | None = None
+) -> bytes:
+    """The fingerprint of an upgrade request (a balance request's is unchanged by the rail)."""
+    fields: dict[str, Any] = {"tier": code, "quote_id": str(quote_id) if quote_id else None}
+    if pay_with != BALANCE:
+        fields |= {"pay_with": pay_with, "chain": chain}
+    canonical = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(canonical.encode()).digest()
 
 
@@ -152,6 +161,11 @@ def request_hash(code: str | None, quote_id: uuid.UUID | None) -> bytes:
 class UpgradeResult:
     body: dict[str, Any]
     replayed: bool
+    status: int = 200  # 202 for a crypto invoice (the tier changes once it is paid)
+
+
+def _status(pay_with: str) -> int:
+    return crypto.ACCEPTED_STATUS if pay_with == CRYPTO else 200
 
 
 async def upgrade(
@@ -160,9 +174,12 @@ async def upgrade(
     label: str | None,
     quote_id: uuid.UUID | None,
     key: str,
+    *,
+    pay_with: str = BALANCE,
+    chain: str | None = None,
 ) -> UpgradeResult:
     code = tier_code(label) if label is not None else None
-    fingerprint = request_hash(code, quote_id)
+    fingerprint = request_hash(code, quote_id, pay_with, chain)
     usage = await b.dispatcher.usage(agent_id)
     async with b.db.agent_session(agent_id) as conn:
         assert conn is not None
@@ -175,15 +192,23 @@ async def upgrade(
                     "this Idempotency-Key was used for a different upgrade request",
                     invoice_id=str(earlier.invoice_id),
                 )
-            assert earlier.response is not None  # settle_pending completed or released it
+            if earlier.response is None:  # a crypto intent the key server has not answered
+                raise KeyServerUnavailable(
+                    "the invoice's charge could not be created yet; retry with the same "
+                    "Idempotency-Key (the same charge is asked for, never a second one)",
+                    invoice_id=str(earlier.invoice_id),
+                )
             UPGRADES.labels("replayed").inc()
-            return UpgradeResult(earlier.response, replayed=True)
+            return UpgradeResult(earlier.response, replayed=True, status=_status(earlier.pay_with))
         request = await record_upgrade_intent(
-            b, conn, agent_id, usage, code, quote_id, key, fingerprint
+            b, conn, agent_id, usage, code, quote_id, key, fingerprint, chain=chain
         )
-        body = await upgrades.complete_upgrade(b, conn, request)
-    UPGRADES.labels("applied").inc()
-    return UpgradeResult(body, replayed=False)
+        if request.pay_with == CRYPTO:
+            body = await crypto.open_charge(b, conn, request)
+        else:
+            body = await upgrades.complete_upgrade(b, conn, request)
+    UPGRADES.labels("invoiced" if request.pay_with == CRYPTO else "applied").inc()
+    return UpgradeResult(body, replayed=False, status=_status(request.pay_with))
 
 
 async def record_upgrade_intent(
@@ -195,32 +220,53 @@ async def record_upgrade_intent(
     quote_id: uuid.UUID | None,
     key: str,
     fingerprint: bytes,
+    *,
+    chain: str | None = None,
 ) -> upgrades_repo.UpgradeRequest:
     """Phase 1 of an upgrade (under the agent's lock): with the client's quote, or
-    with a fresh one computed now. Committed before anything is charged."""
+    with a fresh one computed now. Committed before anything is charged.
+
+    With a `chain` (pay_with crypto) the invoice is priced in the chain's asset
+    at its current rate (a quote in that asset keeps its own rate) and the
+    key-server charge to ask for is recorded with it.
+    """
     now = b.clock.now()
+    rail = BALANCE if chain is None else CRYPTO
     if quote_id is not None:
+        dest = await crypto.destination(b, chain) if chain is not None else None
         async with conn.transaction():
             quote = await upgrades_repo.get_quote(conn, quote_id)
             if quote is None:
                 raise NotFound(f"no quote {quote_id}")
             state = await _state(conn, agent_id, usage)
             target = await _plan(conn, quote.plan_code)
-            upgrades.check_quote(quote, agent_id, code, now, state.current, state.live, target)
-            return await upgrades.record_upgrade(conn, agent_id, key, fingerprint, quote, now)
+            quotes.check_quote(quote, agent_id, code, now, state.current, state.live, target)
+            pricing = quotes.price_in(quote, dest.rate) if dest is not None else None
+            request = await upgrades.record_upgrade(
+                conn, agent_id, key, fingerprint, quote, now, rail=rail, pricing=pricing
+            )
+            if dest is not None:
+                await crypto.record_charge_intent(b, conn, request, dest, now)
+            return request
     assert code is not None
     async with conn.transaction():
         state = await _state(conn, agent_id, usage)
         target = await _plan(conn, code)
-        upgrades.upgrade_terms(state.current, state.live, target, now)  # refuse before the rate
-    rate = await b.rates.current(b.asset)
+        quotes.upgrade_terms(state.current, state.live, target, now)  # refuse before the rate
+    dest = await crypto.destination(b, chain) if chain is not None else None
+    rate = dest.rate if dest is not None else await b.rates.current(b.asset)
     async with conn.transaction():
         await customers_repo.ensure_customer(conn, agent_id, usage.tier.value, now)
         state = await _state(conn, agent_id, usage)
-        quote = await upgrades.create_quote(
+        quote = await quotes.create_quote(
             b, conn, agent_id, state.current, state.live, target, rate, now
         )
-        return await upgrades.record_upgrade(conn, agent_id, key, fingerprint, quote, now)
+        request = await upgrades.record_upgrade(
+            conn, agent_id, key, fingerprint, quote, now, rail=rail
+        )
+        if dest is not None:
+            await crypto.record_charge_intent(b, conn, request, dest, now)
+        return request
 
 
 # --- downgrades ----------------------------------------------------------------------------
@@ -347,18 +393,47 @@ async def settle_pending(
         requests = await upgrades_repo.pending_requests(conn, agent_id)
         pending_downgrades = await downgrades_repo.pending_downgrades(conn, agent_id)
     for request in requests:
-        try:
-            await upgrades.complete_upgrade(b, conn, request)
-            outcome = "settled_upgrade"
-        except PaymentError as exc:
-            outcome = "released_upgrade"
-            log.warning(
-                "billing.upgrade.released",
-                extra={"agent_id": str(agent_id), "code": exc.code, "key": request.idempotency_key},
-            )
+        if request.pay_with == CRYPTO:
+            outcome = await _settle_crypto(b, conn, request)
+        else:
+            outcome = await _settle_balance(b, conn, request)
         if report is not None:
             report(outcome, agent_id, invoice_id=str(request.invoice_id))
     for pending in pending_downgrades:
         await downgrades.complete_immediate(b, conn, pending)
         if report is not None:
             report("settled_downgrade", agent_id, downgrade_id=str(pending.id))
+
+
+async def _settle_balance(b: Billing, conn: Conn, request: upgrades_repo.UpgradeRequest) -> str:
+    try:
+        await upgrades.complete_upgrade(b, conn, request)
+    except PaymentError as exc:
+        log.warning(
+            "billing.upgrade.released",
+            extra={
+                "agent_id": str(request.agent_id),
+                "code": exc.code,
+                "key": request.idempotency_key,
+            },
+        )
+        return "released_upgrade"
+    return "settled_upgrade"
+
+
+async def _settle_crypto(b: Billing, conn: Conn, request: upgrades_repo.UpgradeRequest) -> str:
+    """Ask the key server again for the invoice's charge (the same one: its key is the
+    invoice's). Still unreachable: the intent waits for the next attempt, and the
+    agent's other workflows go on (a payment that no longer fits is never applied)."""
+    try:
+        await crypto.open_charge(b, conn, request)
+    except KeyServerRefused as exc:
+        log.warning(
+            "billing.crypto.intent_released",
+            extra={"invoice_id": str(request.invoice_id), "code": exc.code},
+        )
+        return "released_crypto_upgrade"
+    except KeyServerUnavailable:
+        log.warning("billing.crypto.intent_pending", extra={"invoice_id": str(request.invoice_id)})
+        return "crypto_charge_pending"
+    return "settled_crypto_upgrade"

@@ -52,6 +52,8 @@ class RefundShare:
     amount_minor: int
     level_top_before: int
     level_top_after: int
+    # The unused part of an invoice paid on-chain: not refunded automatically.
+    withheld_usd_cents: int = 0
 
 
 def target_level(target: Plan, sub: Subscription) -> int:
@@ -78,6 +80,12 @@ def refund_shares(layers: list[Invoice], level: int, now: datetime) -> list[Refu
         usd = refund_share(
             invoice.usd_cents, top - new_top, span, remaining, invoice.covered_seconds
         )
+        if invoice.rail == invoices_repo.CRYPTO:
+            # Paid on-chain, not from the balance: there is no payment-core charge to
+            # refund, and billing cannot send coins (the key server holds only public
+            # keys). The level still drops; what is owed back is an operator's call.
+            shares.append(RefundShare(invoice, 0, 0, top, new_top, withheld_usd_cents=usd))
+            continue
         shares.append(RefundShare(invoice, usd, amount, top, new_top))
     return shares
 
@@ -115,6 +123,24 @@ async def start_immediate(conn: Conn, sub: Subscription, target: Plan, now: date
         for share in shares
     ]
     await repo.insert_downgrade(conn, downgrade, refunds)
+    for share in shares:
+        if share.withheld_usd_cents > 0:
+            await audit_repo.append(
+                conn,
+                agent_id=sub.agent_id,
+                subscription_id=sub.id,
+                action="invoice.refund_withheld",
+                actor="billing",
+                details={
+                    "invoice_id": str(share.invoice.id),
+                    "downgrade_id": str(downgrade.id),
+                    "usd_cents": share.withheld_usd_cents,
+                    "asset": share.invoice.asset,
+                    "amount_paid": share.invoice.amount_minor,
+                    "reason": "paid_on_chain",
+                },
+                at=now,
+            )
     return downgrade
 
 

@@ -16,6 +16,8 @@ OPEN = "open"
 PAID = "paid"
 VOID = "void"
 CYCLE = "cycle"
+BALANCE = "balance"  # rails: charged from the balance by the payment core ...
+CRYPTO = "crypto"  # ... or paid on-chain through a key-server charge
 PRORATION = "proration"
 
 
@@ -52,6 +54,7 @@ class Invoice:
     created_at: datetime
     paid_at: datetime | None
     voided_at: datetime | None
+    rail: str = BALANCE
 
 
 @dataclass(frozen=True)

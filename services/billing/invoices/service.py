@@ -52,6 +52,7 @@ def event_data(invoice: Invoice) -> dict[str, Any]:
         "period_start": rfc3339(invoice.period_start),
         "period_end": rfc3339(invoice.period_end),
         "charge_id": str(invoice.charge_id) if invoice.charge_id else None,
+        "paid_with": invoice.rail,
     }
 
 
@@ -72,18 +73,34 @@ def charge_id_of(receipt: dict[str, Any]) -> uuid.UUID:
     return uuid.UUID(str(receipt["payment_id"]))
 
 
-async def record_paid(b: Billing, conn: Conn, invoice: Invoice, at: datetime) -> None:
-    """Audit row + `invoice.paid`, in the transaction that marked it paid."""
-    data = event_data(invoice)
+async def record_paid(
+    b: Billing,
+    conn: Conn,
+    invoice: Invoice,
+    at: datetime,
+    *,
+    payment: dict[str, Any] | None = None,
+) -> None:
+    """Audit row + `invoice.paid`, in the transaction that marked it paid.
+
+    `payment` describes an on-chain payment (chain, charge, amount received,
+    txids); balance payments are described by the invoice's receipt.
+    """
+    await record(b, conn, "invoice.paid", invoice, at, payment=payment)
+
+
+async def record(
+    b: Billing, conn: Conn, event: str, invoice: Invoice, at: datetime, **extra: Any
+) -> None:
+    """Audit row + webhook for an invoice event, in the caller's transaction."""
+    data = {**event_data(invoice), **{k: v for k, v in extra.items() if v is not None}}
     await audit_repo.append(
         conn,
         agent_id=invoice.agent_id,
         subscription_id=invoice.subscription_id,
-        action="invoice.paid",
+        action=event,
         actor=ACTOR,
         details=data,
         at=at,
     )
-    await webhooks.publish(
-        conn, b.queue, "invoice.paid", agent_id=invoice.agent_id, data=data, at=at
-    )
+    await webhooks.publish(conn, b.queue, event, agent_id=invoice.agent_id, data=data, at=at)

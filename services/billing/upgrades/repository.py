@@ -51,6 +51,7 @@ class UpgradeRequest:
     response: dict[str, Any] | None
     created_at: datetime
     completed_at: datetime | None
+    pay_with: str = "balance"  # or "crypto": answered 202, paid by a key-server charge
 
 
 _QUOTE_COLUMNS = ", ".join(columns(Quote))

@@ -48,6 +48,8 @@ EVENT_TYPES = (
     "tier.changed",
     "invoice.paid",
     "invoice.refunded",
+    "invoice.voided",
+    "invoice.late_payment",
 )
 
 DELIVERIES = Counter(

@@ -13,12 +13,12 @@ import uuid
 
 import httpx
 
+from services.common.signing import signed_headers
 from services.key_server.charges import repository as repo
 from services.key_server.charges.callbacks import CALLBACK_KEY_ID
 from services.key_server.charges.repository import CallbackRow
 from services.key_server.jobs.runtime import WorkerRuntime
 from services.key_server.metrics import CALLBACKS
-from services.key_server.signing import signed_headers
 
 log = logging.getLogger("sealpay.key_server.callbacks")
 

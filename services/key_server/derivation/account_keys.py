@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bip_utils import (  # type: ignore[import-untyped]
+from bip_utils import (
     Base58ChecksumError,
     Base58Decoder,
     Bip32KeyData,

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bip_utils import (  # type: ignore[import-untyped]
+from bip_utils import (
     EthAddrEncoder,
     P2PKHAddrEncoder,
     P2SHAddrEncoder,

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from bip_utils import CoinsConf, MoneroCoins  # type: ignore[import-untyped]
-from bip_utils.monero.conf import MoneroConfGetter  # type: ignore[import-untyped]
+from bip_utils import CoinsConf, MoneroCoins
+from bip_utils.monero.conf import MoneroConfGetter
 
 from services.key_server.derivation.errors import UnsupportedChain
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from bip_utils import Kekkak256  # type: ignore[import-untyped]
+from bip_utils import Kekkak256
 
 from services.key_server.derivation.errors import InvalidAddress
 

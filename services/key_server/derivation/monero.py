@@ -19,7 +19,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
-from bip_utils import (  # type: ignore[import-untyped]
+from bip_utils import (
     Monero,
     MoneroKeyError,
     MoneroPrivateKey,

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
-from services.key_server import signing
+from services.common import signing
 from services.key_server.errors import BadSignature, InvalidRequest, NotFound
 from services.key_server.vault import service as vault_service
 from services.key_server.vault.cipher import SecretOwner, Vault

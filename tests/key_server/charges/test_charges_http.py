@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from support.servers import serve
 
 from services.common.clock import parse_rfc3339
-from services.key_server.signing import SignatureError, verify_signed_request
+from services.common.signing import SignatureError, verify_signed_request
 
 CALLBACK_SECRET = "test-callback-secret-0123456789abcdef"  # the worker's (conftest)
 
