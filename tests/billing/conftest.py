@@ -13,14 +13,10 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,12 +25,12 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
-import uvicorn
 from cryptography.fernet import Fernet
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.engine import Engine
 from support.factories import AUDIT_KEY, fund, make_core
+from support.processes import ServiceProcess, spawn
 from support.servers import free_port, serve
 
 from services.billing.app import create_app
@@ -278,7 +274,7 @@ def make_billing(
 
     def start(port: int | None = None, **overrides: Any) -> BillingHttp:
         app = create_app(settings_for(database_url, **overrides), engine=billing_db, clock=clock)
-        server = serve(app) if port is None else serve_at(app, port)
+        server = serve(app, port)
         url = server.__enter__()
         stack.append(server)
         http = httpx.Client(base_url=url, timeout=30)
@@ -291,25 +287,6 @@ def make_billing(
             item.close()
         else:
             item.__exit__(None, None, None)
-
-
-@contextmanager
-def serve_at(app: FastAPI, port: int) -> Iterator[str]:
-    """Like support.servers.serve, on a given port; stopping twice is harmless."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError(f"test server did not start on port {port}")
-        time.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -379,22 +356,7 @@ def feeds() -> Iterator[Feeds]:
 
 
 @dataclass
-class WorkerProcess:
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
+class WorkerProcess(ServiceProcess):
     def sweep_logs(self) -> list[dict[str, Any]]:
         """The worker's `billing.renewal.sweep` log lines (JSON)."""
         lines = []
@@ -434,21 +396,10 @@ def start_worker(
 
     def start(**env: str) -> WorkerProcess:
         log = tmp_path / f"worker-{len(started)}.log"
-        handle = open(log, "wb")  # noqa: SIM115 - owned by the child
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.billing", "worker"],
-            env=worker_env(database_url, **env),
-            cwd=REPO,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
+        process = spawn(["services.billing", "worker"], worker_env(database_url, **env), log)
         worker = WorkerProcess(process, log)
         started.append(worker)
-        deadline = time.monotonic() + 30
-        while "billing.worker.started" not in worker.log_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"billing worker did not start:\n{worker.log_text()}")
-            time.sleep(0.05)
+        worker.wait_for_log("billing.worker.started", "the billing worker")
         return worker
 
     yield start
@@ -507,33 +458,25 @@ def start_api(
 ) -> Iterator[Callable[..., BillingHttp]]:
     """`python -m services.billing` as a real process (its own metrics, its own
     payment dispatcher), on a free port; stopped (SIGTERM) at the end."""
-    started: list[tuple[WorkerProcess, httpx.Client]] = []
+    started: list[tuple[ServiceProcess, httpx.Client]] = []
 
     def start(**env: str) -> BillingHttp:
         port = free_port()
         log = tmp_path / f"api-{port}.log"
-        handle = open(log, "wb")  # noqa: SIM115 - owned by the child
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.billing"],
-            env=worker_env(database_url, BILLING_PORT=str(port), **env),
-            cwd=REPO,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-        api = WorkerProcess(process, log)
+        env = worker_env(database_url, BILLING_PORT=str(port), **env)
+        process = spawn(["services.billing"], env, log)
+        api = ServiceProcess(process, log)
         url = f"http://127.0.0.1:{port}"
         http = httpx.Client(base_url=url, timeout=60)
         started.append((api, http))
 
         def ready() -> bool:
-            if process.poll() is not None:
-                raise RuntimeError(f"billing exited:\n{api.log_text()}")
             try:
                 return http.get("/readyz").status_code == 200
             except httpx.HTTPError:
                 return False
 
-        _wait_until(ready, timeout=30, what="billing to be ready")
+        api.wait_until(ready, "the billing API")
         return BillingHttp(url, http, clock, ledger, billing_db)
 
     yield start
@@ -760,21 +703,12 @@ def rail(
             yield state
 
 
-@dataclass
-class KeyServerWorker:
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
 @pytest.fixture
 def ks_worker(billing_db: Engine, database_url: str, tmp_path: Path) -> Iterator[Callable[[], Any]]:
     """`python -m services.key_server worker` as a real process: it delivers the callbacks."""
-    started: list[KeyServerWorker] = []
+    started: list[ServiceProcess] = []
 
-    def start() -> KeyServerWorker:
+    def start() -> ServiceProcess:
         metrics_port = free_port()
         log = tmp_path / "key-server-worker.log"
         env = {
@@ -789,29 +723,11 @@ def ks_worker(billing_db: Engine, database_url: str, tmp_path: Path) -> Iterator
             "KEY_SERVER_WORKER_POLL_SECONDS": "0.2",
             "KEY_SERVER_WORKER_METRICS_PORT": str(metrics_port),
         }
-        handle = open(log, "wb")  # noqa: SIM115 - owned by the child
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.key_server", "worker"],
-            env=env,
-            cwd=REPO,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
-        worker = KeyServerWorker(process, log)
+        worker = ServiceProcess(spawn(["services.key_server", "worker"], env, log), log)
         started.append(worker)
-        deadline = time.monotonic() + 30
-        while "key_server.worker.started" not in worker.log_text():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the key server worker did not start:\n{worker.log_text()}")
-            time.sleep(0.05)
+        worker.wait_for_log("key_server.worker.started", "the key server worker")
         return worker
 
     yield start
     for worker in started:
-        if worker.process.poll() is None:
-            worker.process.send_signal(signal.SIGTERM)
-            try:
-                worker.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.process.kill()
-                worker.process.wait(timeout=10)
+        worker.stop()

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet
 from support.factories import AUDIT_KEY
+from support.processes import ServiceProcess, spawn
 from support.servers import free_port, serve
 
 from services.common.clock import FixedClock
@@ -214,22 +212,8 @@ def key_server(db, ks_settings: KeyServerSettings) -> Iterator[KeyServer]:
 
 
 @dataclass
-class WorkerProcess:
-    process: subprocess.Popen[bytes]
-    log: Path
-    metrics_port: int
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
+class WorkerProcess(ServiceProcess):
+    metrics_port: int = 0
 
     def metric(self, name: str, **labels: str) -> float:
         """A counter's value from the worker's own /metrics (0 when absent)."""
@@ -268,20 +252,13 @@ def start_worker(db, database_url: str, tmp_path: Path) -> Iterator[Callable[...
     def start(**extra_env: str) -> WorkerProcess:
         metrics_port = free_port()
         log = tmp_path / f"worker-{len(started)}.log"
-        handle = open(log, "wb")  # noqa: SIM115 - owned by the child
         env = worker_env(
             database_url, KEY_SERVER_WORKER_METRICS_PORT=str(metrics_port), **extra_env
         )
-        process = subprocess.Popen(
-            [sys.executable, "-m", "services.key_server", "worker"],
-            env=env,
-            cwd=REPO,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
+        process = spawn(["services.key_server", "worker"], env, log)
         worker = WorkerProcess(process, log, metrics_port)
         started.append(worker)
-        _wait_for_metrics(worker)
+        worker.wait_until(lambda: _metrics_answer(metrics_port), "the key server worker")
         return worker
 
     yield start
@@ -289,17 +266,12 @@ def start_worker(db, database_url: str, tmp_path: Path) -> Iterator[Callable[...
         worker.stop()
 
 
-def _wait_for_metrics(worker: WorkerProcess, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if worker.process.poll() is not None:
-            raise RuntimeError(f"the worker exited:\n{worker.log_text()}")
-        try:
-            httpx.get(f"http://127.0.0.1:{worker.metrics_port}/metrics", timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the worker did not start:\n{worker.log_text()}")
+def _metrics_answer(port: int) -> bool:
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=1)
+        return True
+    except httpx.HTTPError:
+        return False
 
 
 @pytest.fixture

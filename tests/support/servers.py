@@ -20,9 +20,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: FastAPI) -> Iterator[str]:
-    """Serve `app` over real HTTP; yields its base URL."""
-    port = free_port()
+def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
+    """Serve `app` over real HTTP (on `port`, or a free one); yields its base URL.
+
+    A given port lets a restarted instance keep its URL."""
+    port = port or free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -30,7 +32,7 @@ def serve(app: FastAPI) -> Iterator[str]:
     deadline = time.monotonic() + 10
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
+            raise RuntimeError(f"test server did not start on port {port}")
         time.sleep(0.01)
     try:
         yield f"http://127.0.0.1:{port}"

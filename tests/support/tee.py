@@ -4,21 +4,18 @@ configured to use it, and a TCP proxy that can lose answers."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import ssl
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from scripts import mtls_material
 from services.payment_tee.settings import DEFAULT_SIMULATED_MEASUREMENT
 from support.factories import AUDIT_KEY
+from support.processes import ServiceProcess, spawn
 from support.servers import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,32 +53,13 @@ def make_mtls(directory: Path) -> Mtls:
 
 
 @dataclass
-class TeeProcess:
-    process: subprocess.Popen[bytes]
-    grpc_port: int
-    attestation_port: int
-    log: Path
-    target: str = field(init=False)
+class TeeProcess(ServiceProcess):
+    grpc_port: int = 0
+    attestation_port: int = 0
 
-    def __post_init__(self) -> None:
-        self.target = f"127.0.0.1:{self.grpc_port}"
-
-    def kill(self) -> None:
-        """SIGKILL: the process dies mid-whatever, as a crashed VM would."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.kill()
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
 
 
 def start_tee(
@@ -111,34 +89,26 @@ def start_tee(
         **(extra_env or {}),
     }
     log = log_dir / f"tee-{grpc_port}.log"
-    handle = open(log, "wb")  # noqa: SIM115 - owned by the child
-    process = subprocess.Popen(
-        [sys.executable, "-m", "services.payment_tee"],
-        env=env,
-        cwd=REPO,
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-    )
-    tee = TeeProcess(process, grpc_port, attestation_port, log)
+    process = spawn(["services.payment_tee"], env, log)
+    tee = TeeProcess(process, log, grpc_port, attestation_port)
     _wait_https(tee, mtls.ca)
     return tee
 
 
-def _wait_https(tee: TeeProcess, ca: Path, timeout: float = 60) -> None:
+def _wait_https(tee: TeeProcess, ca: Path) -> None:
     context = ssl.create_default_context(cafile=str(ca))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if tee.process.poll() is not None:
-            raise RuntimeError(f"payment TEE exited ({tee.process.returncode}):\n{tee.log_text()}")
+
+    def handshakes() -> bool:
         try:
             with (
                 socket.create_connection(("127.0.0.1", tee.attestation_port), timeout=1) as raw,
                 context.wrap_socket(raw, server_hostname="payment-tee"),
             ):
-                return
+                return True
         except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"payment TEE did not start:\n{tee.log_text()}")
+            return False
+
+    tee.wait_until(handshakes, "the payment TEE", timeout=60)
 
 
 class LossyProxy:
