@@ -103,8 +103,10 @@ def run(
                     s.stop()
                 raise typer.Exit(1) from None
     _print_welcome(port, admin_token, "SEALPAY_ADMIN_TOKEN" not in os.environ, log_dir)
+    _print_internal(billing_port, key_server_port)
     if tee:
         local_tee.print_summary(console)
+    console.print("press Ctrl-C to stop\n")
     raise typer.Exit(watch(services))
 
 
@@ -149,7 +151,25 @@ def _print_welcome(port: int, token: str, generated: bool, log_dir: object) -> N
         f"  curl -s -X POST {base}/v2/agents "
         "-H 'content-type: application/json' -d '{\"name\":\"alice\"}'"
     )
-    console.print("press Ctrl-C to stop\n")
+
+
+def _print_internal(billing_port: int, key_server_port: int) -> None:
+    """Where billing and the key server listen, and where billing's rates come from."""
+    from services.billing.settings import BillingSettings
+
+    console.print(
+        f"billing: http://127.0.0.1:{billing_port}  key server: http://127.0.0.1:{key_server_port}"
+        "  (operator token; docs at /docs)"
+    )
+    billing = BillingSettings()
+    sources = billing.rate_source_spec()
+    if sources.strip() == "static":
+        console.print(
+            f"exchange rates: [yellow]static[/] ({billing.rate_static}), recorded as source "
+            "`static` in every invoice; set RATE_SOURCES for live feeds\n"
+        )
+    else:
+        console.print(f"exchange rates: {sources}\n")
 
 
 @app.command("stop-db")
