@@ -21,9 +21,18 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.billing.customers import repository as customers_repo
 from services.billing.dbtypes import Conn
+from services.billing.errors import AgentBusy
 from services.common.database import libpq_url
 
-SEARCH_PATH_OPTIONS = "-c search_path=billing -c lock_timeout=10s -c statement_timeout=30s"
+
+def session_options(lock_timeout_seconds: float) -> str:
+    """search_path billing; how long a statement waits for a lock (the agent's
+    included) before giving up; and for anything at all."""
+    lock_ms = max(1, round(lock_timeout_seconds * 1000))
+    return f"-c search_path=billing -c lock_timeout={lock_ms}ms -c statement_timeout=30s"
+
+
+SEARCH_PATH_OPTIONS = session_options(10.0)  # procrastinate's connections
 
 
 def conninfo(database_url: str) -> str:
@@ -37,7 +46,9 @@ def agent_lock_key(agent_id: uuid.UUID) -> int:
 
 
 class Database:
-    def __init__(self, database_url: str, *, max_size: int = 10) -> None:
+    def __init__(
+        self, database_url: str, *, max_size: int = 10, lock_timeout_seconds: float = 10.0
+    ) -> None:
         self.pool = AsyncConnectionPool(
             conninfo(database_url),
             min_size=1,
@@ -45,7 +56,7 @@ class Database:
             kwargs={
                 "autocommit": True,
                 "application_name": "sealpay-billing",
-                "options": SEARCH_PATH_OPTIONS,
+                "options": session_options(lock_timeout_seconds),
             },
             open=False,
         )
@@ -76,7 +87,14 @@ class Database:
         key = agent_lock_key(agent_id)
         async with self.pool.connection() as conn:
             if wait:
-                await customers_repo.lock_agent(conn, key)
+                try:
+                    await customers_repo.lock_agent(conn, key)
+                except psycopg.errors.LockNotAvailable:  # lock_timeout: a slow workflow
+                    raise AgentBusy(
+                        "another billing operation for this agent is still running; "
+                        "retry shortly (with the same Idempotency-Key, if any)",
+                        agent_id=str(agent_id),
+                    ) from None
             elif not await customers_repo.try_lock_agent(conn, key):
                 yield None
                 return

@@ -101,6 +101,17 @@ class KeyServerUnavailable(BillingError):
     status, code = 503, "key_server_unavailable"
 
 
+class AgentBusy(BillingError):
+    """Another billing workflow held the agent's lock past lock_timeout; nothing changed."""
+
+    status, code = 503, "agent_busy"
+
+
+class IntentAbandoned(QuoteExpired):
+    """A crypto intent whose invoice was voided, or that waited past the quote's
+    validity for the key server: never opened at a stale price."""
+
+
 class KeyServerRefused(BillingError):
     """A definite refusal from the key server, passed through with its status and code."""
 

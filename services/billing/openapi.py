@@ -16,7 +16,7 @@ _DESCRIPTIONS = {
     410: "`quote_expired` (expired, used, or superseded: ask for a new quote)",
     413: "`payload_too_large`",
     422: "`validation_error`, `unknown_tier`, `unsupported_asset`",
-    503: "`rate_unavailable`, `payment_core_unavailable`, `key_server_unavailable` "
+    503: "`rate_unavailable`, `payment_core_unavailable`, `key_server_unavailable`, `agent_busy` "
     "(nothing charged)",
 }
 

@@ -112,7 +112,11 @@ def build_billing(
             f"LEDGER_DEFAULT_ASSET={dispatcher.default_asset}: billing has no rates for it "
             f"(known: {', '.join(sorted(ASSETS))})"
         )
-    db = Database(url, max_size=settings.db_pool_size)
+    db = Database(
+        url,
+        max_size=settings.db_pool_size,
+        lock_timeout_seconds=settings.billing_lock_timeout_seconds,
+    )
     sources = parse_rate_sources(
         settings.rate_source_spec(), settings.rate_static, production=settings.is_production
     )

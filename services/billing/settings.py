@@ -41,6 +41,9 @@ class BillingSettings(PaymentClientSettings):
     rate_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
     billing_quote_ttl_seconds: int = Field(default=300, ge=10, le=3600)
+    # How long a request waits for another workflow on the same agent (which may
+    # be waiting on the key server or the payment core) before 503 agent_busy.
+    billing_lock_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     billing_grace_days: int = Field(default=7, ge=0, le=60)
     # Delay before the next renewal attempt after the 1st, 2nd, ... failure;
     # the last delay repeats. Units s, m, h, d.

@@ -370,9 +370,11 @@ crypto_charges = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
     sa.CheckConstraint("amount_minor > 0", name="amount_positive"),
     sa.CheckConstraint("amount_received >= 0", name="received_not_negative"),
+    # The charge id may come first (from a callback that overtook the answer to
+    # POST /charges); the address and expiry always come together, from the answer.
     sa.CheckConstraint(
-        "charge_id IS NULL OR (address IS NOT NULL AND expires_at IS NOT NULL)",
-        name="opened_has_address",
+        "(address IS NULL) = (expires_at IS NULL) AND (address IS NULL OR charge_id IS NOT NULL)",
+        name="address_with_expiry",
     ),
     sa.Index("ix_crypto_charges_agent_id_created_at", "agent_id", "created_at"),
 )

@@ -531,3 +531,103 @@ def test_a_crypto_paid_period_renews_from_the_balance_and_is_not_refunded(rail):
     paid = [(i.rail, i.asset, i.amount_minor, i.cycle) for i in rail.billing.invoices(bob)]
     assert paid == [("crypto", "BTC", PRO_SAT, 1), ("balance", "XMR", PRO_XMR, 2)]
     assert rail.billing.tier(bob)["tier"] == "pro"
+
+
+# --- intents the key server has not answered ------------------------------------------------
+
+
+def lost_answer_invoice(rail, agent) -> dict[str, Any]:
+    """An upgrade whose charge the key server created but whose answer was lost: the
+    invoice as a callback for it would describe it (billing has no charge id yet)."""
+    rail.link.fault = "lose_answer"
+    r = rail.upgrade(agent, "pro", key="lost-answer-01")
+    assert (r.status_code, r.json()["code"]) == (503, "key_server_unavailable")
+    rail.link.fault = None
+    (invoice,) = rail.billing.invoices(agent)
+    (charge,) = rail.billing.rows("SELECT id FROM key_server.charges WHERE reference = :r",
+                                  r=str(invoice.id))  # fmt: skip
+    pay_to = {"chain": "tbtc", "amount": PRO_SAT, "charge_id": str(charge.id)}
+    return {"invoice_id": str(invoice.id), "pay_to": pay_to}
+
+
+def test_a_callback_that_overtakes_the_lost_answer_pays_the_invoice_once(rail):
+    rail.chain()
+    agent = rail.billing.agent()
+    invoice = lost_answer_invoice(rail, agent)
+    r = rail.callback(charge_event(invoice))  # found by its reference, the invoice id
+    assert (r.status_code, r.json()["outcome"]) == (200, "applied"), r.text
+    assert rail.billing.tier(agent)["tier"] == "pro"
+    # The client's retry completes the request with the same charge, now paid.
+    again = rail.upgrade(agent, "pro", key="lost-answer-01")
+    assert again.status_code == 202, again.text
+    assert again.json()["invoice"]["status"] == "paid"
+    assert again.json()["invoice"]["pay_to"]["charge_id"] == invoice["pay_to"]["charge_id"]
+    assert again.json()["invoice"]["pay_to"]["address"] == VPUB_ADDRESS_0
+    assert rail.ks_charge_count() == 1 and counts(rail, agent) == ONCE
+
+
+def test_an_intent_left_unanswered_past_the_quote_is_abandoned_not_opened_late(rail):
+    rail.chain()
+    agent = rail.billing.agent()
+    invoice = lost_answer_invoice(rail, agent)
+    rail.billing.clock.advance(timedelta(seconds=301))  # longer than a quote lives
+    report = rail.billing.run_renewals()
+    assert [a["action"] for a in report["actions"]] == ["abandoned_crypto_upgrade"]
+    (row,) = rail.billing.invoices(agent)
+    assert row.status == "void"
+    (voided,) = rail.audit_details(agent, "invoice.voided")
+    assert voided["reason"] == "intent_expired"
+    assert rail.billing.rows("SELECT * FROM billing.upgrade_requests") == []
+    # The charge the lost answer created is paid anyway: recorded, never applied.
+    r = rail.callback(charge_event(invoice))
+    assert r.json()["outcome"] == "late_payment"
+    assert rail.billing.tier(agent)["tier"] == "free" and rail.subscriptions(agent) == []
+    # The same Idempotency-Key may ask again: a new invoice at today's price.
+    fresh = rail.upgrade(agent, "pro", key="lost-answer-01")
+    assert fresh.status_code == 202, fresh.text
+    assert fresh.json()["invoice"]["invoice_id"] != invoice["invoice_id"]
+    assert rail.ks_charge_count() == 2
+
+
+def test_an_intent_whose_invoice_was_voided_meanwhile_never_gets_an_address(rail):
+    rail.chain()
+    agent = rail.billing.agent(balance=10**12)
+    assert rail.billing.upgraded(agent, "pro")["tier"] == "pro"
+    rail.link.fault = "charges_down"  # no charge is created for the enterprise proration
+    r = rail.upgrade(agent, "enterprise", key="voided-first-1")
+    assert r.status_code == 503
+    plan = rail.billing.http.post(  # an operator ends the subscription while it is down
+        f"/internal/agents/{agent.id}/plan", json={"tier": "free"}, headers=rail.billing.service
+    )
+    assert plan.status_code == 200, plan.text
+    crypto = [i for i in rail.billing.invoices(agent) if i.rail == "crypto"]
+    assert [i.status for i in crypto] == ["void"]
+    rail.link.fault = None
+    report = rail.billing.run_renewals()
+    assert [a["action"] for a in report["actions"]] == ["abandoned_crypto_upgrade"]
+    assert rail.ks_charge_count() == 0  # no address was handed out for a void invoice
+    assert (
+        rail.billing.rows("SELECT * FROM billing.upgrade_requests WHERE pay_with = 'crypto'") == []
+    )
+    assert rail.billing.tier(agent)["tier"] == "free"
+
+
+def test_a_callback_reporting_paid_with_less_than_the_amount_changes_nothing(rail):
+    rail.chain()
+    agent = rail.billing.agent()
+    invoice = rail.invoiced(agent)["invoice"]
+    r = rail.callback(charge_event(invoice, received=PRO_SAT - 1))
+    assert (r.status_code, r.json()["code"]) == (409, "event_conflict")
+    assert rail.billing.invoices(agent)[0].status == "open"
+    assert rail.billing.tier(agent)["tier"] == "free"
+
+
+def test_more_than_asked_is_paid_once_and_the_excess_recorded(rail):
+    rail.chain()
+    agent = rail.billing.agent()
+    invoice = rail.invoiced(agent)["invoice"]
+    r = rail.callback(charge_event(invoice, "overpaid", received=PRO_SAT + 2_500))
+    assert r.json()["outcome"] == "applied"
+    (excess,) = rail.audit_details(agent, "invoice.overpaid")
+    assert excess["excess"] == 2_500 and excess["payment"]["amount_received"] == PRO_SAT + 2_500
+    assert counts(rail, agent) == ONCE

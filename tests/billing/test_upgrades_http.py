@@ -303,3 +303,25 @@ def test_an_upgrade_interrupted_after_the_charge_completes_once(
         assert len(billing.charges(agent)) == 1
         assert billing.balance(agent) == 10**13 - PRO_XMR
     books(db).assert_balanced()
+
+
+def test_an_agent_held_too_long_by_another_workflow_is_503_agent_busy(make_billing, billing_db):
+    """A request that cannot get the agent's lock in time changes nothing and says so."""
+    import sqlalchemy as sa
+
+    from services.billing.db import agent_lock_key
+
+    billing = make_billing(billing_lock_timeout_seconds=0.3)
+    agent = billing.agent(balance=10**12)
+    with billing_db.connect() as holder:  # another workflow, stuck on a slow call
+        holder.execute(
+            sa.text("SELECT pg_advisory_lock(:k)"), {"k": agent_lock_key(agent.agent_id)}
+        )
+        r = billing.upgrade(agent, "pro", key="busy-upgrade-1")
+        assert (r.status_code, r.json()["code"]) == (503, "agent_busy"), r.text
+        assert r.headers["Retry-After"] == "5"
+        holder.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+    assert billing.balance(agent) == 10**12 and billing.tier(agent)["tier"] == "free"
+    again = billing.upgrade(agent, "pro", key="busy-upgrade-1")  # the same key, now free
+    assert again.status_code == 200, again.text
+    assert billing.balance(agent) == 10**12 - PRO_XMR

@@ -28,6 +28,7 @@ from services.billing.downgrades import repository as downgrades_repo
 from services.billing.downgrades import service as downgrades
 from services.billing.errors import (
     IdempotencyKeyReused,
+    IntentAbandoned,
     KeyServerRefused,
     KeyServerUnavailable,
     NotADowngrade,
@@ -436,4 +437,6 @@ async def _settle_crypto(b: Billing, conn: Conn, request: upgrades_repo.UpgradeR
     except KeyServerUnavailable:
         log.warning("billing.crypto.intent_pending", extra={"invoice_id": str(request.invoice_id)})
         return "crypto_charge_pending"
+    except IntentAbandoned:
+        return "abandoned_crypto_upgrade"  # voided meanwhile, or too old to open at its price
     return "settled_crypto_upgrade"

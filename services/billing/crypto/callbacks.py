@@ -37,6 +37,7 @@ from typing import Any
 
 from prometheus_client import Counter
 
+from services.billing.audit import repository as audit_repo
 from services.billing.crypto import repository as repo
 from services.billing.crypto.repository import CryptoCharge
 from services.billing.crypto.schemas import ChargeEventIn
@@ -79,14 +80,14 @@ async def handle_charge_event(
 ) -> dict[str, Any]:
     """Apply one verified callback; the answer names what it did (`outcome`).
 
-    An unknown charge is 404: billing records a charge id only once the key
-    server answered its POST /charges, and the key server retries callbacks
-    until a 2xx, so a callback that overtook that answer lands on a retry.
+    A callback may overtake the key server's answer to POST /charges (or that
+    answer may have been lost): the charge is then found by its reference, the
+    invoice id, among intents with no charge id yet. Anything else is 404.
     """
     if event.type != f"charge.{event.status}":
         raise InvalidRequest(f"type {event.type!r} does not match status {event.status!r}")
     async with b.db.transaction() as conn:
-        charge = await repo.by_charge_id(conn, event.charge_id)
+        charge = await repo.by_charge_id(conn, event.charge_id) or await _unopened(conn, event)
     if charge is None:
         raise NotFound(
             f"no invoice is paid by charge {event.charge_id}", charge_id=str(event.charge_id)
@@ -140,18 +141,29 @@ def _answer(
     }
 
 
+async def _unopened(conn: Conn, event: ChargeEventIn) -> CryptoCharge | None:
+    """The intent this event's reference names, if billing has no charge id for it yet."""
+    try:
+        invoice_id = uuid.UUID(event.reference)
+    except ValueError:
+        return None
+    charge = await repo.get(conn, invoice_id)
+    return charge if charge is not None and charge.charge_id is None else None
+
+
 def _check_matches(charge: CryptoCharge, event: ChargeEventIn) -> None:
     """A signed callback that contradicts the charge billing asked for changes nothing."""
     expected = (str(charge.invoice_id), charge.chain, charge.amount_minor)
     reported = (event.reference, event.chain, event.amount_expected)
-    if expected != reported:
+    short = event.status in PAID_STATUSES and event.amount_received < charge.amount_minor
+    if expected != reported or short:
         log.error(
             "billing.crypto.event_conflict",
             extra={"charge_id": str(event.charge_id), "expected": expected, "reported": reported},
         )
         raise EventConflict(
-            "this callback does not match the charge billing created "
-            "(reference, chain or amount differ); nothing was changed",
+            "this callback does not match the charge billing created (reference, chain or "
+            "amount differ, or it reports paid with less than the amount); nothing was changed",
             charge_id=str(event.charge_id),
         )
 
@@ -171,6 +183,8 @@ async def _apply(
     charge = await _observe(conn, charge, event, now)
     payment = payment_data(charge, event)
     if event.status in PAID_STATUSES:
+        if event.status == "overpaid":
+            await _record_overpayment(conn, invoice, charge, now, payment)
         if invoice.status == invoices_repo.PAID:
             return ALREADY_PAID, None
         if invoice.status == invoices_repo.VOID:
@@ -215,8 +229,14 @@ async def _observe(
     conn: Conn, charge: CryptoCharge, event: ChargeEventIn, now: datetime
 ) -> CryptoCharge:
     """Record what the key server reports: amounts only grow, txids accumulate."""
+    if charge.charge_id not in (None, event.charge_id):
+        raise EventConflict(
+            "this invoice is paid by another charge; nothing was changed",
+            charge_id=str(event.charge_id),
+        )
     seen = replace(
         charge,
+        charge_id=event.charge_id,  # known already, or learnt from this callback
         charge_status=event.status,
         amount_received=max(charge.amount_received, event.amount_received),
         txids=list(dict.fromkeys([*charge.txids, *event.txids])),
@@ -250,6 +270,26 @@ async def _void(
     await invoices_repo.update(conn, voided)
     await invoices.record(b, conn, "invoice.voided", voided, now, reason=reason, payment=payment)
     return voided
+
+
+async def _record_overpayment(
+    conn: Conn, invoice: Invoice, charge: CryptoCharge, now: datetime, payment: dict[str, Any]
+) -> None:
+    """More arrived than the invoice asked: the excess is on-chain, outside the ledger,
+    and an operator's to return or credit; the audit trail says how much, and where."""
+    await audit_repo.append(
+        conn,
+        agent_id=invoice.agent_id,
+        subscription_id=invoice.subscription_id,
+        action="invoice.overpaid",
+        actor=invoices.ACTOR,
+        details={
+            **invoices.event_data(invoice),
+            "excess": charge.amount_received - charge.amount_minor,
+            "payment": payment,
+        },
+        at=now,
+    )
 
 
 async def _record_late_payment(

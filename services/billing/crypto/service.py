@@ -30,7 +30,12 @@ from services.billing.crypto import repository as repo
 from services.billing.crypto.client import Chain, ChargeRequest, KeyServerCharge
 from services.billing.crypto.repository import CryptoCharge
 from services.billing.dbtypes import Conn
-from services.billing.errors import InvalidRequest, KeyServerRefused, UnsupportedAsset
+from services.billing.errors import (
+    IntentAbandoned,
+    InvalidRequest,
+    KeyServerRefused,
+    UnsupportedAsset,
+)
 from services.billing.invoices import repository as invoices_repo
 from services.billing.invoices import service as invoices
 from services.billing.invoices.repository import Invoice
@@ -119,12 +124,23 @@ async def open_charge(b: Billing, conn: Conn, request: UpgradeRequest) -> dict[s
     """Phase 2: ask the key server for the charge (idempotent) and answer the invoice.
 
     Runs under the agent's lock on `conn`, outside any transaction. Raises
-    KeyServerUnavailable with the intent kept, KeyServerRefused with it removed.
+    KeyServerUnavailable with the intent kept, KeyServerRefused with it removed,
+    IntentAbandoned (410) when the intent can no longer be opened as priced.
     """
     async with conn.transaction():
         invoice = await invoices_repo.get(conn, request.invoice_id)
         pending = await repo.get(conn, request.invoice_id)
-    assert invoice is not None and pending is not None
+        assert invoice is not None and pending is not None
+        abandoned = pending.charge_id is None and await _abandon_if_stale(
+            b, conn, request, invoice, b.clock.now()
+        )
+    if abandoned:  # committed: the invoice is void and the request gone
+        raise IntentAbandoned(
+            "this crypto invoice could not be opened in time (the key server was "
+            "unreachable for longer than a quote lives, or the invoice was voided); "
+            "nothing was charged: ask again for a fresh price",
+            invoice_id=str(invoice.id),
+        )
     try:
         answer = await b.key_server.create_charge(charge_request(invoice, pending))
     except KeyServerRefused:
@@ -156,19 +172,52 @@ async def open_charge(b: Billing, conn: Conn, request: UpgradeRequest) -> dict[s
     return body
 
 
+async def _abandon_if_stale(
+    b: Billing, conn: Conn, request: UpgradeRequest, invoice: Invoice, now: datetime
+) -> bool:
+    """Never hand out an address for an invoice that can no longer be paid as priced.
+
+    An intent the key server has not answered yet is dropped when its invoice
+    was voided meanwhile (its subscription closed) or when it has waited
+    longer than a quote lives: opened now, it would give the payer a fresh
+    half hour at an old rate. The invoice and the intent's row stay (a charge
+    created by an answer that was lost still finds them by reference, and its
+    payment is recorded as late); the request goes, so the client may ask
+    again with the same Idempotency-Key. In the caller's transaction; whether
+    it was dropped.
+    """
+    age = (now - invoice.created_at).total_seconds()
+    if invoice.status == invoices_repo.OPEN and age <= b.settings.billing_quote_ttl_seconds:
+        return False
+    reason = "invoice_void" if invoice.status != invoices_repo.OPEN else "intent_expired"
+    if invoice.status == invoices_repo.OPEN:
+        voided = replace(invoice, status=invoices_repo.VOID, voided_at=now)
+        await invoices_repo.update(conn, voided)
+        await invoices.record(b, conn, "invoice.voided", voided, now, reason=reason)
+    await upgrades_repo.delete_request(conn, request.agent_id, request.idempotency_key)
+    log.warning(
+        "billing.crypto.intent_abandoned",
+        extra={"invoice_id": str(invoice.id), "reason": reason, "age_seconds": int(age)},
+    )
+    return True
+
+
 async def _record_opened(
     conn: Conn, pending: CryptoCharge, answer: KeyServerCharge, now: datetime
 ) -> CryptoCharge:
     current = await repo.get(conn, pending.invoice_id)
     assert current is not None
-    if current.charge_id is not None:
-        return current  # a callback or another attempt recorded it already
+    if current.address is not None:
+        return current  # another attempt recorded the answer already
+    # A callback that overtook this answer may have recorded the charge id and
+    # status already: they are newer than the answer's.
+    assert current.charge_id in (None, answer.charge_id)
     opened = replace(
         current,
         charge_id=answer.charge_id,
         address=answer.address,
         expires_at=answer.expires_at,
-        charge_status=answer.status,
+        charge_status=current.charge_status or answer.status,
         updated_at=now,
     )
     await repo.update(conn, opened)

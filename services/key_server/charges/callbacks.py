@@ -83,5 +83,9 @@ def announce(
         DELIVER_CALLBACK,
         {"callback_id": str(callback_id)},
         queueing_lock=callback_queueing_lock(callback_id),
+        # One charge's callbacks arrive in the order its status changed: a
+        # receiver must never see `overpaid` (or `confirmed`) before the
+        # `confirmed` (or `underpaid`) that preceded it, whatever the retries.
+        lock=f"charge-callbacks:{charge.id}",
     )
     return callback_id

@@ -15,9 +15,18 @@ from services.key_server.jobs import QUEUE
 
 
 def defer(
-    conn: Connection, task_name: str, args: dict[str, Any], *, queueing_lock: str | None
+    conn: Connection,
+    task_name: str,
+    args: dict[str, Any],
+    *,
+    queueing_lock: str | None,
+    lock: str | None = None,
 ) -> None:
     """Insert the job with procrastinate's own function, in this transaction.
+
+    Jobs sharing a `lock` run one at a time in the order they were deferred; a
+    job waiting for its retry holds back the later ones (procrastinate's fetch
+    skips a job while an earlier one with its lock is still `todo` or `doing`).
 
     (The migration pins procrastinate's functions to the key_server search
     path, so this works from any session.) Workers are woken by the NOTIFY its
@@ -27,12 +36,13 @@ def defer(
     conn.execute(
         sa.text(
             "SELECT key_server.procrastinate_defer_jobs_v1(ARRAY[ROW("
-            ":queue, :task, 0, NULL, :queueing_lock, CAST(:args AS jsonb), NULL"
+            ":queue, :task, 0, :lock, :queueing_lock, CAST(:args AS jsonb), NULL"
             ")::key_server.procrastinate_job_to_defer_v1])"
         ),
         {
             "queue": QUEUE,
             "task": task_name,
+            "lock": lock,
             "queueing_lock": queueing_lock,
             "args": json.dumps(args),
         },

@@ -224,3 +224,47 @@ def test_callbacks_are_signed_retried_until_2xx_and_verifiable(ready, start_work
             sa.text("SELECT status, attempts, last_status_code FROM key_server.charge_callbacks")
         ).all()
     assert sorted(tuple(r) for r in rows) == [("delivered", 2, 200), ("delivered", 2, 200)]
+
+
+class StubbornReceiver(Receiver):
+    """Refuses every delivery of the charge's first event until `refusals` have
+    been answered 500; accepts everything else at once."""
+
+    def __init__(self, refusals: int) -> None:
+        super().__init__()
+        self.refusals = refusals
+
+    async def receive(self, request: Request) -> JSONResponse:
+        event = json.loads(await request.body())
+        with self.lock:
+            first = (
+                not self.deliveries
+                or self.deliveries[0]["event"]["event_id"] == (event["event_id"])
+            )
+            refused = first and sum(1 for d in self.deliveries if d["refused"]) < self.refusals
+            self.deliveries.append({"event": event, "refused": refused})
+        return JSONResponse({}, status_code=500 if refused else 200)
+
+
+def test_a_charges_callbacks_arrive_in_order_whatever_the_retries(ready, start_worker, wait_until):
+    receiver = StubbornReceiver(refusals=3)
+    with serve(receiver.app) as receiver_url:
+        charge = _charge(ready, amount=10_000, callback_url=f"{receiver_url}/hooks/key-server")
+        start_worker()
+        _pay(ready, charge, 10_000, 2, "first")  # confirmed: refused 3 times, retried
+        wait_until(lambda: len(receiver.deliveries) >= 1, timeout=30, what="the first attempt")
+        _pay(ready, charge, 700, 2, "more")  # overpaid: must wait for `confirmed`
+        wait_until(
+            lambda: sum(1 for d in receiver.deliveries if not d["refused"]) == 2,
+            timeout=60,
+            what="both callbacks accepted",
+        )
+    types = [(d["event"]["type"], d["refused"]) for d in receiver.deliveries]
+    assert types == [
+        ("charge.confirmed", True),
+        ("charge.confirmed", True),
+        ("charge.confirmed", True),
+        ("charge.confirmed", False),
+        ("charge.overpaid", False),
+    ]
+    assert receiver.deliveries[-1]["event"]["amount_received"] == 10_700
