@@ -26,6 +26,7 @@ from services.billing.settings import BillingSettings
 from services.common.clock import Clock, SystemClock
 from services.common.database import create_db_engine, resolve_database_url
 from services.common.errors import ConfigError
+from services.common.sealing import Vault
 from services.payment_client.attestation_gate import TeeChecker
 from services.payment_client.base import PaymentDispatcher
 from services.payment_client.factory import build_dispatcher, tee_checker
@@ -50,6 +51,8 @@ class Billing:
     webhook_http: httpx.AsyncClient = field(init=False)
     # The crypto rail's key server (charges), with the service token.
     key_server: KeyServerClient = field(init=False)
+    # Webhook signing secrets are sealed at rest with BILLING_SECRET_KEYS.
+    vault: Vault = field(init=False)
 
     def __post_init__(self) -> None:
         self.webhook_http = httpx.AsyncClient(
@@ -57,6 +60,7 @@ class Billing:
             headers={"user-agent": "sealpay-billing/1 (webhooks)"},
             follow_redirects=False,
         )
+        self.vault = Vault(self.settings.secret_keys())
         service_token, _ = self.settings.service_token()
         self.key_server = KeyServerClient(
             self.settings.key_server_url, service_token, self.settings.key_server_timeout_seconds

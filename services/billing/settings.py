@@ -13,6 +13,7 @@ from datetime import timedelta
 from pydantic import Field
 
 from services.common.errors import ConfigError
+from services.common.sealing import resolve_keys
 from services.payment_client.settings import PaymentClientSettings
 
 MIN_TOKEN_CHARS = 16
@@ -66,6 +67,9 @@ class BillingSettings(PaymentClientSettings):
     key_server_url: str = "http://127.0.0.1:8003"
     key_server_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     sealpay_callback_secret: str | None = None
+    # Fernet keys sealing webhook signing secrets at rest, comma-separated, primary
+    # first (development: generated once per checkout; production: required).
+    billing_secret_keys: str | None = None
     billing_public_callback_url: str | None = None
     billing_crypto_charge_ttl_seconds: int = Field(default=1800, ge=60, le=7 * 24 * 3600)
 
@@ -102,6 +106,15 @@ class BillingSettings(PaymentClientSettings):
         from services.common.devsecrets import dev_secret
 
         return dev_secret("callback_secret", self.sealpay_env)
+
+    def secret_keys(self) -> tuple[str, ...]:
+        """BILLING_SECRET_KEYS, checked; billing refuses to start without one in production."""
+        return resolve_keys(
+            self.billing_secret_keys,
+            self.sealpay_env,
+            setting="BILLING_SECRET_KEYS",
+            dev_name="billing_secret_key",
+        )
 
     def charge_callback_url(self) -> str:
         """Where the key server POSTs charge callbacks for billing's invoices."""

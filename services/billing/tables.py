@@ -291,7 +291,10 @@ webhook_endpoints = sa.Table(
     metadata,
     sa.Column("id", UUID(as_uuid=True), primary_key=True),
     sa.Column("url", sa.Text, nullable=False),
+    # Sealed with BILLING_SECRET_KEYS (secret_key_id names the key); NULL key id:
+    # plaintext from before sealing, until `python -m services.billing rotate-secrets`.
     sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("secret_key_id", sa.Text, nullable=True),
     sa.Column("events", ARRAY(sa.Text), nullable=True),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("deleted_at", TS, nullable=True),

@@ -72,8 +72,8 @@ def rotate_vault(
     batch_size: int = typer.Option(100, min=1, max=10_000, help="rows per transaction"),
 ) -> None:
     """Re-encrypt every vault row with the primary key (idempotent, safe to interrupt)."""
+    from services.common.sealing import Vault, VaultError
     from services.key_server.app import build_engine
-    from services.key_server.vault.cipher import Vault, VaultError
     from services.key_server.vault.rotation import rotate_vault as rotate
 
     settings = KeyServerSettings()

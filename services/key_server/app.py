@@ -19,6 +19,7 @@ from services.common.clock import Clock, SystemClock
 from services.common.database import create_db_engine, resolve_database_url
 from services.common.logs import configure_logging
 from services.common.observability import RequestContextMiddleware
+from services.common.sealing import Vault
 from services.key_server import errors
 from services.key_server.chains.endpoints import router as chains_router
 from services.key_server.chains.keys import ChainKeys
@@ -27,7 +28,6 @@ from services.key_server.deposits.endpoints import router as deposits_router
 from services.key_server.events.endpoints import router as events_router
 from services.key_server.ops.endpoints import router as ops_router
 from services.key_server.settings import KeyServerSettings, resolve_secrets
-from services.key_server.vault.cipher import Vault
 from services.key_server.vault.endpoints import router as vault_router
 from services.key_server.watchers.endpoints import router as watchers_router
 

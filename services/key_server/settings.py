@@ -7,13 +7,13 @@ to start without each of them; development and test generate them once into
 
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
 from pydantic import Field
 
 from services.common.devsecrets import dev_secret
 from services.common.errors import ConfigError
+from services.common.sealing import resolve_keys
 from services.common.settings import resolve_admin_token, resolve_service_token
 from services.payment_client.settings import PaymentClientSettings
 
@@ -76,35 +76,7 @@ def resolve_callback_secret(secret: str | None, env: str) -> str:
 
 
 def resolve_vault_keys(value: str | None, env: str) -> tuple[str, ...]:
-    """The vault's Fernet keys, primary first; each checked to be a Fernet key.
-
-    Without one the service cannot read the secrets it holds (nor write new
-    ones), so it refuses to start rather than fail on the first request.
-    """
-    keys = tuple(k.strip() for k in (value or "").split(",") if k.strip())
-    if not keys:
-        if env == "production":
-            raise ConfigError(
-                "KEY_SERVER_VAULT_KEYS is required when SEALPAY_ENV=production: comma-separated "
-                "Fernet keys, primary first (generate one with `python -c 'from "
-                "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
-            )
-        # token_urlsafe(32) is 32 random bytes in unpadded base64url: with its
-        # padding restored it is a Fernet key.
-        keys = (dev_secret("key_server_vault_key", env) + "=",)
-    for position, key in enumerate(keys, start=1):
-        if not _is_fernet_key(key):
-            raise ConfigError(
-                f"KEY_SERVER_VAULT_KEYS: key {position} is not a Fernet key "
-                "(32 bytes, url-safe base64)"
-            )
-    if len(set(keys)) != len(keys):
-        raise ConfigError("KEY_SERVER_VAULT_KEYS lists the same key twice")
-    return keys
-
-
-def _is_fernet_key(key: str) -> bool:
-    try:
-        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32 and len(key) == 44
-    except (ValueError, UnicodeEncodeError):
-        return False
+    """KEY_SERVER_VAULT_KEYS: the vault's Fernet keys, primary first."""
+    return resolve_keys(
+        value, env, setting="KEY_SERVER_VAULT_KEYS", dev_name="key_server_vault_key"
+    )

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -43,6 +45,7 @@ from services.key_server.settings import KeyServerSettings
 from services.payment_tee.core.api import PaymentCore
 
 SERVICE_TOKEN = "svc_test-service-token-0123456789"
+BILLING_SECRET_KEY = Fernet.generate_key().decode()  # seals webhook secrets in these tests
 ADMIN_TOKEN = "test-admin-token-0123456789"
 # The key server's callback secret (tests/key_server/conftest.py uses the same value).
 CALLBACK_SECRET = "test-callback-secret-0123456789abcdef"
@@ -245,6 +248,7 @@ def settings_for(database_url: str, **overrides: Any) -> BillingSettings:
         "rate_static": "XMR-USD:150.00,BTC-USD:60000",
         "billing_renewal_cron": "",
         "sealpay_callback_secret": CALLBACK_SECRET,
+        "billing_secret_keys": BILLING_SECRET_KEY,
         **overrides,
     }
     return BillingSettings(**values)
@@ -383,8 +387,32 @@ def worker_env(database_url: str, **extra: str) -> dict[str, str]:
         "WEBHOOK_RETRY_BASE_SECONDS": "0.5",
         "LOG_LEVEL": "INFO",
         "SEALPAY_CALLBACK_SECRET": CALLBACK_SECRET,
+        "BILLING_SECRET_KEYS": BILLING_SECRET_KEY,
         **extra,
     }
+
+
+@pytest.fixture
+def billing_secret_key() -> str:
+    """The BILLING_SECRET_KEYS of these tests' billing apps and workers."""
+    return BILLING_SECRET_KEY
+
+
+@pytest.fixture
+def billing_cli(database_url: str) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """`python -m services.billing <args>` as an operator runs it (env overrides as kwargs)."""
+
+    def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "services.billing", *args],
+            env=worker_env(database_url, **env),
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    return run
 
 
 @pytest.fixture

@@ -73,6 +73,9 @@ def test_a_renewal_run_reports_what_it_did(billing):
     assert r.status_code == 200 and r.json()["counts"] == {}
 
 
+PRODUCTION_SECRET_KEY = "cHJvZHVjdGlvbi13ZWJob29rLXNlYWxpbmcta2V5ISE="  # 32 bytes, a test value
+
+
 def production_settings(database_url: str, **extra) -> BillingSettings:
     values = {
         "sealpay_env": "production",
@@ -81,6 +84,7 @@ def production_settings(database_url: str, **extra) -> BillingSettings:
         "sealpay_admin_token": "production-admin-token-0123",
         "ledger_audit_key": "production-audit-key-0123456789abcdef",
         "sealpay_callback_secret": "production-callback-secret-0123456789",
+        "billing_secret_keys": PRODUCTION_SECRET_KEY,
         "billing_renewal_cron": "",
         **extra,
     }
@@ -107,6 +111,12 @@ def test_production_refuses_simulated_time_and_unsafe_configuration(
     )
     with pytest.raises(ConfigError, match="SEALPAY_SERVICE_TOKEN"):
         create_app(production_settings(database_url, sealpay_service_token=None), engine=billing_db)
+    with pytest.raises(ConfigError, match="BILLING_SECRET_KEYS is required"):
+        create_app(production_settings(database_url, billing_secret_keys=None), engine=billing_db)
+    with pytest.raises(ConfigError, match="BILLING_SECRET_KEYS: key 1 is not a Fernet key"):
+        create_app(
+            production_settings(database_url, billing_secret_keys="not-a-key"), engine=billing_db
+        )
     with pytest.raises(ConfigError, match="SEALPAY_CALLBACK_SECRET is required"):
         create_app(
             production_settings(database_url, sealpay_callback_secret=None), engine=billing_db

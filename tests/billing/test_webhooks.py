@@ -2,19 +2,24 @@
 Webhooks, delivered by a real worker process to a real receiver that verifies
 every signature, retried after 500s, recorded per attempt, replayable."""
 
+import base64
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 from support.servers import serve
 
-from services.billing.webhooks.service import signed_headers
+from services.billing.webhooks.service import signed_headers, signing_secret
+from services.common.sealing import Vault, VaultError, key_id
 
 
 @dataclass
@@ -190,3 +195,61 @@ def test_a_tampered_body_fails_verification():
     assert Webhook(secret).verify('{"a":1}', headers) == {"a": 1}
     with pytest.raises(WebhookVerificationError):
         Webhook(secret).verify('{"a":2}', headers)
+
+
+# --- signing secrets at rest ---------------------------------------------------------------
+
+
+def stored_secrets(billing) -> list[Any]:
+    return billing.rows(
+        "SELECT id, secret, secret_key_id FROM billing.webhook_endpoints ORDER BY created_at, id"
+    )
+
+
+def test_a_signing_secret_is_stored_sealed_never_in_plaintext(billing, billing_secret_key):
+    created = register(billing, "https://example.com/sealed")
+    (row,) = stored_secrets(billing)
+    assert created["secret"] not in row.secret and created["secret"][6:] not in row.secret
+    assert row.secret_key_id == key_id(billing_secret_key)
+    # Sealed for this endpoint only: moved onto another row, it does not open.
+    with pytest.raises(VaultError, match="another row"):
+        signing_secret(Vault([billing_secret_key]), uuid.uuid4(), row.secret, row.secret_key_id)
+    assert (
+        signing_secret(Vault([billing_secret_key]), row.id, row.secret, row.secret_key_id)
+        == (created["secret"])
+    )
+
+
+def test_rotation_seals_old_plaintext_and_moves_secrets_to_the_new_key(
+    billing, receiver, start_worker, eventually, billing_cli, billing_secret_key
+):
+    # An endpoint registered before sealing: its plaintext secret, no key id.
+    receiver.secret = "whsec_" + base64.b64encode(b"l" * 32).decode()
+    legacy = register(billing, receiver.url, events=["tier.changed"])
+    with billing.engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE billing.webhook_endpoints SET secret = :s, secret_key_id = NULL "
+                "WHERE id = :i"
+            ),
+            {"s": receiver.secret, "i": legacy["endpoint_id"]},
+        )
+    (row,) = stored_secrets(billing)
+    assert (row.secret, row.secret_key_id) == (receiver.secret, None)
+    new_key = Fernet.generate_key().decode()
+    both = f"{new_key},{billing_secret_key}"
+    first = billing_cli("rotate-secrets", BILLING_SECRET_KEYS=both)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == f"webhook secrets sealed under key {key_id(new_key)}: 1"
+    (row,) = stored_secrets(billing)
+    assert row.secret_key_id == key_id(new_key) and receiver.secret not in row.secret
+    again = billing_cli("rotate-secrets", BILLING_SECRET_KEYS=both)
+    assert again.stdout.strip().endswith(": 0")  # nothing left to do
+    # The old key can go: a worker with only the new key signs with the same secret.
+    start_worker(BILLING_SECRET_KEYS=new_key)
+    billing.upgraded(billing.agent(balance=10**13), "pro")
+    eventually(lambda: receiver.verified() != [], timeout=30, what="a verified delivery")
+    # A key list that opens nothing refuses and changes nothing.
+    wrong = billing_cli("rotate-secrets", BILLING_SECRET_KEYS=Fernet.generate_key().decode())
+    assert wrong.returncode == 1 and "nothing was changed" in wrong.stderr
+    assert stored_secrets(billing) == [row]

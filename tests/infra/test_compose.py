@@ -42,7 +42,7 @@ from services.common.settings import resolve_admin_token
 from services.payment_tee.core.keys import audit_key_from_settings
 s = BillingSettings()
 resolve_admin_token(s.sealpay_admin_token, s.sealpay_env)
-s.service_token(); s.callback_secret()
+s.service_token(); s.callback_secret(); s.secret_keys()
 audit_key_from_settings(s.ledger_audit_key, s.sealpay_env)
 print(s.key_server_url, s.charge_callback_url(), s.payment_tee_target, s.billing_host)
 """,

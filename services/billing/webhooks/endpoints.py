@@ -25,13 +25,14 @@ def _billing(request: Request) -> Billing:
     return billing
 
 
-def _endpoint(endpoint: repo.Endpoint, with_secret: bool = False) -> dict[str, Any]:
+def _endpoint(endpoint: repo.Endpoint, secret: str | None = None) -> dict[str, Any]:
+    """The endpoint as operators see it; the plaintext secret only when just created."""
     return {
         "endpoint_id": str(endpoint.id),
         "url": endpoint.url,
         "events": endpoint.events,
         "created_at": rfc3339(endpoint.created_at),
-        "secret": endpoint.secret if with_secret else None,
+        "secret": secret,
     }
 
 
@@ -79,10 +80,10 @@ async def _deliveries(conn: Conn, deliveries: list[repo.Delivery]) -> list[dict[
 async def create_endpoint(body: EndpointIn, request: Request) -> JSONResponse:
     billing = _billing(request)
     async with billing.db.transaction() as conn:
-        endpoint = await service.create_endpoint(
-            conn, str(body.url), body.secret, body.events, billing.clock.now()
+        endpoint, secret = await service.create_endpoint(
+            conn, billing.vault, str(body.url), body.secret, body.events, billing.clock.now()
         )
-    return JSONResponse(_endpoint(endpoint, with_secret=True), status_code=201)
+    return JSONResponse(_endpoint(endpoint, secret), status_code=201)
 
 
 @router.get(

@@ -19,7 +19,11 @@ FAILED = "failed"
 class Endpoint:
     id: uuid.UUID
     url: str
+    # The signing secret sealed with BILLING_SECRET_KEYS (services.common.sealing),
+    # or, for an endpoint registered before sealing (secret_key_id NULL), the
+    # plaintext until `python -m services.billing rotate-secrets` seals it.
     secret: str
+    secret_key_id: str | None
     events: list[str] | None
     created_at: datetime
     deleted_at: datetime | None
@@ -72,6 +76,7 @@ class DeliveryView:
     endpoint_id: uuid.UUID
     url: str
     secret: str
+    secret_key_id: str | None
     endpoint_deleted: bool
 
 
@@ -90,6 +95,24 @@ async def list_endpoints(conn: Conn) -> list[Endpoint]:
             "WHERE deleted_at IS NULL ORDER BY created_at, id"
         )
         return await cur.fetchall()
+
+
+async def endpoints_to_seal(conn: Conn, primary_key_id: str) -> list[Endpoint]:
+    """Endpoints whose secret is plaintext or sealed with a key other than the primary."""
+    async with conn.cursor(row_factory=class_row(Endpoint)) as cur:
+        await cur.execute(
+            f"SELECT {_ENDPOINT} FROM billing.webhook_endpoints "
+            "WHERE secret_key_id IS DISTINCT FROM %s ORDER BY created_at, id FOR UPDATE",
+            (primary_key_id,),
+        )
+        return await cur.fetchall()
+
+
+async def update_secret(conn: Conn, endpoint_id: uuid.UUID, secret: str, key_id: str) -> None:
+    await conn.execute(
+        "UPDATE billing.webhook_endpoints SET secret = %s, secret_key_id = %s WHERE id = %s",
+        (secret, key_id, endpoint_id),
+    )
 
 
 async def delete_endpoint(conn: Conn, endpoint_id: uuid.UUID, now: datetime) -> bool:
@@ -129,7 +152,8 @@ async def delivery_view(conn: Conn, delivery_id: uuid.UUID) -> DeliveryView | No
     async with conn.cursor(row_factory=class_row(DeliveryView)) as cur:
         await cur.execute(
             "SELECT d.id, d.status, d.attempts, e.id AS event_id, e.type AS event_type, e.body, "
-            "p.id AS endpoint_id, p.url, p.secret, p.deleted_at IS NOT NULL AS endpoint_deleted "
+            "p.id AS endpoint_id, p.url, p.secret, p.secret_key_id, "
+            "p.deleted_at IS NOT NULL AS endpoint_deleted "
             "FROM billing.webhook_deliveries d "
             "JOIN billing.webhook_events e ON e.id = d.event_id "
             "JOIN billing.webhook_endpoints p ON p.id = d.endpoint_id "

@@ -34,6 +34,7 @@ from services.billing.dbtypes import Conn
 from services.billing.errors import InvalidRequest, NotFound
 from services.billing.webhooks import repository as repo
 from services.common.clock import rfc3339
+from services.common.sealing import SecretOwner, Vault
 
 log = logging.getLogger("sealpay.billing.webhooks")
 
@@ -57,6 +58,9 @@ DELIVERIES = Counter(
     "Webhook delivery attempts by outcome (succeeded, failed_status, failed_transport).",
     ["outcome"],
 )
+
+
+SEALED_AS = "signing_secret"  # the name bound into each sealed secret
 
 
 class DeliveryFailed(Exception):
@@ -143,14 +147,46 @@ async def _new_delivery(
 
 
 async def create_endpoint(
-    conn: Conn, url: str, secret: str | None, events: list[str] | None, at: datetime
-) -> repo.Endpoint:
-    if secret is None:
-        secret = new_secret()
-    check_secret(secret)
-    endpoint = repo.Endpoint(uuid.uuid4(), url, secret, check_events(events), at, None)
+    conn: Conn,
+    vault: Vault,
+    url: str,
+    secret: str | None,
+    events: list[str] | None,
+    at: datetime,
+) -> tuple[repo.Endpoint, str]:
+    """The endpoint as stored (its secret sealed) and the plaintext secret, shown once."""
+    plaintext = secret if secret is not None else new_secret()
+    check_secret(plaintext)
+    endpoint_id = uuid.uuid4()
+    sealed = vault.seal(_secret_owner(endpoint_id), SEALED_AS, plaintext)
+    endpoint = repo.Endpoint(
+        endpoint_id, url, sealed.ciphertext, sealed.key_id, check_events(events), at, None
+    )
     await repo.insert_endpoint(conn, endpoint)
-    return endpoint
+    return endpoint, plaintext
+
+
+def _secret_owner(endpoint_id: uuid.UUID) -> SecretOwner:
+    return SecretOwner("webhook_endpoint", str(endpoint_id))
+
+
+def signing_secret(vault: Vault, endpoint_id: uuid.UUID, stored: str, key_id: str | None) -> str:
+    """The endpoint's plaintext secret; raises VaultError when no configured key opens it."""
+    if key_id is None:  # registered before sealing; `rotate-secrets` seals it
+        return stored
+    return vault.open(_secret_owner(endpoint_id), SEALED_AS, stored)
+
+
+async def seal_secrets(conn: Conn, vault: Vault) -> int:
+    """Seal every endpoint secret under the primary key (plaintext ones included);
+    run after adding a key in front of BILLING_SECRET_KEYS, before removing the old one."""
+    resealed = 0
+    for endpoint in await repo.endpoints_to_seal(conn, vault.primary_key_id):
+        plaintext = signing_secret(vault, endpoint.id, endpoint.secret, endpoint.secret_key_id)
+        sealed = vault.seal(_secret_owner(endpoint.id), SEALED_AS, plaintext)
+        await repo.update_secret(conn, endpoint.id, sealed.ciphertext, sealed.key_id)
+        resealed += 1
+    return resealed
 
 
 async def delete_endpoint(conn: Conn, endpoint_id: uuid.UUID, at: datetime) -> None:
@@ -183,6 +219,7 @@ def signed_headers(secret: str, event_id: str, body: str, sent_at: datetime) -> 
 async def deliver(
     conn_factory: Any,
     http: httpx.AsyncClient,
+    vault: Vault,
     delivery_id: uuid.UUID,
     *,
     last_attempt: bool,
@@ -208,7 +245,8 @@ async def deliver(
             )
         return
     sent_at = datetime.now(UTC)
-    headers = signed_headers(view.secret, str(view.event_id), view.body, sent_at)
+    secret = signing_secret(vault, view.endpoint_id, view.secret, view.secret_key_id)
+    headers = signed_headers(secret, str(view.event_id), view.body, sent_at)
     started = time.perf_counter()
     status_code: int | None = None
     error: str | None = None

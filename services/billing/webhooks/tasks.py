@@ -45,6 +45,7 @@ def register(queue: procrastinate.App, billing: Billing) -> None:
         await webhooks.deliver(
             billing.db.transaction,
             billing.webhook_http,
+            billing.vault,
             uuid.UUID(delivery_id),
             last_attempt=context.job.attempts + 1 >= retry.max_attempts,
             at=billing.clock.now(),

@@ -12,6 +12,7 @@ import threading
 
 from sqlalchemy import Connection
 
+from services.common.sealing import SecretOwner, Vault
 from services.key_server.chains.repository import ChainRow
 from services.key_server.derivation import (
     AccountKey,
@@ -21,7 +22,6 @@ from services.key_server.derivation import (
     parse_monero_keys,
 )
 from services.key_server.vault import service as vault_service
-from services.key_server.vault.cipher import SecretOwner, Vault
 
 MONERO_VIEW_KEY = "monero_private_view_key"
 

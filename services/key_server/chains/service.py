@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from services.common.sealing import Vault
 from services.key_server.chains import repository as repo
 from services.key_server.chains.keys import MONERO_VIEW_KEY, ChainKeys, view_key_owner
 from services.key_server.chains.repository import ChainRow
@@ -41,7 +42,6 @@ from services.key_server.errors import (
     UnknownChain,
 )
 from services.key_server.vault import service as vault_service
-from services.key_server.vault.cipher import Vault
 
 DEFAULT_ASSET: dict[ChainKind, str] = {
     ChainKind.BITCOIN: "BTC",

@@ -7,10 +7,10 @@ import uuid
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
+from services.common.sealing import SecretOwner
 from services.key_server.auth import require_service
 from services.key_server.openapi import problem_responses
 from services.key_server.vault import service
-from services.key_server.vault.cipher import SecretOwner
 from services.key_server.vault.schemas import SecretList, SecretOut, StoreSecret
 
 router = APIRouter(

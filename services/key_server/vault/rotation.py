@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from services.common.sealing import Vault
 from services.key_server.vault import service
-from services.key_server.vault.cipher import Vault
 
 
 @dataclass(frozen=True)

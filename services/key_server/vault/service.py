@@ -17,9 +17,9 @@ from datetime import datetime
 
 from sqlalchemy import Connection
 
+from services.common.sealing import SecretOwner, Vault
 from services.key_server.errors import InvalidRequest, NotFound
 from services.key_server.vault import repository as repo
-from services.key_server.vault.cipher import SecretOwner, Vault
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 MAX_VALUE_LENGTH = 8192

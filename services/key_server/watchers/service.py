@@ -15,9 +15,9 @@ from datetime import datetime
 from sqlalchemy import Connection
 
 from services.common import signing
+from services.common.sealing import SecretOwner, Vault
 from services.key_server.errors import BadSignature, InvalidRequest, NotFound
 from services.key_server.vault import service as vault_service
-from services.key_server.vault.cipher import SecretOwner, Vault
 from services.key_server.watchers import repository as repo
 from services.key_server.watchers.repository import WatcherRow
 

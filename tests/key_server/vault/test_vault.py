@@ -14,9 +14,9 @@ from cryptography.fernet import Fernet
 from support.servers import serve
 
 from services.common.clock import FixedClock
+from services.common.sealing import SecretOwner, Vault, VaultError, key_id
 from services.key_server.app import create_app
 from services.key_server.vault import service
-from services.key_server.vault.cipher import SecretOwner, Vault, VaultError, key_id
 from services.key_server.vault.rotation import rotate_vault
 
 REPO = Path(__file__).resolve().parents[3]

@@ -1,4 +1,8 @@
-"""The vault's encryption: MultiFernet over the configured keys, primary first.
+"""Secrets sealed at rest: MultiFernet over the configured keys, primary first.
+
+Used by the key server's vault (customer secrets, watcher secrets, Monero view
+keys) and by billing (webhook signing secrets): a copy of the database alone
+never yields a usable secret.
 
 Each sealed value also carries the identity of the row it belongs to (owner
 kind, owner id, name) inside the ciphertext, and opening checks it: someone
@@ -20,6 +24,9 @@ from dataclasses import dataclass
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from services.common.devsecrets import dev_secret
+from services.common.errors import ConfigError
+
 _KEY_ID_DOMAIN = b"sealpay/vault-key/v1\x00"
 
 
@@ -29,7 +36,7 @@ class VaultError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class SecretOwner:
-    kind: str  # agent, watcher, chain
+    kind: str  # agent, watcher, chain, webhook_endpoint
     id: str
 
 
@@ -37,6 +44,41 @@ class SecretOwner:
 class Sealed:
     ciphertext: str
     key_id: str
+
+
+def resolve_keys(value: str | None, env: str, *, setting: str, dev_name: str) -> tuple[str, ...]:
+    """Comma-separated Fernet keys, primary first, each checked to be a Fernet key.
+
+    Without one a service cannot read the secrets it holds (nor seal new ones),
+    so it refuses to start rather than fail on the first request. Development
+    generates one key per checkout (`dev_name` in .data/dev-secrets.json).
+    """
+    keys = tuple(k.strip() for k in (value or "").split(",") if k.strip())
+    if not keys:
+        if env == "production":
+            raise ConfigError(
+                f"{setting} is required when SEALPAY_ENV=production: comma-separated "
+                "Fernet keys, primary first (generate one with `python -c 'from "
+                "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'`)"
+            )
+        # token_urlsafe(32) is 32 random bytes in unpadded base64url: with its
+        # padding restored it is a Fernet key.
+        keys = (dev_secret(dev_name, env) + "=",)
+    for position, key in enumerate(keys, start=1):
+        if not is_fernet_key(key):
+            raise ConfigError(
+                f"{setting}: key {position} is not a Fernet key (32 bytes, url-safe base64)"
+            )
+    if len(set(keys)) != len(keys):
+        raise ConfigError(f"{setting} lists the same key twice")
+    return keys
+
+
+def is_fernet_key(key: str) -> bool:
+    try:
+        return len(base64.urlsafe_b64decode(key.encode("ascii"))) == 32 and len(key) == 44
+    except (ValueError, UnicodeEncodeError):
+        return False
 
 
 def key_id(key: str) -> str:
