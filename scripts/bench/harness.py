@@ -38,6 +38,7 @@ def say(message: str) -> None:
 @contextmanager
 def fresh_database() -> Iterator[tuple[str, Path]]:
     """A brand-new embedded PostgreSQL in a temp dir; stopped and removed afterwards."""
+    (REPO / ".data").mkdir(exist_ok=True)  # a fresh clone has none yet
     data_dir = Path(tempfile.mkdtemp(prefix="sealpay-bench-", dir=REPO / ".data"))
     try:
         url = database.start_embedded(data_dir)
@@ -200,11 +201,15 @@ class CpuMeter:
         self._start: dict[str, float] = {}
 
     def _postgres(self) -> list[Any]:
-        found = []
-        for proc in self._psutil.process_iter(["name", "cmdline"]):
-            if proc.info["name"] == "postgres":
-                found.append(proc)
-        return found
+        """This benchmark's server only: its postmaster (first line of
+        postmaster.pid) and the backends it forked, not any other PostgreSQL
+        running on the machine."""
+        pidfile = Path(self.pgdata) / "pg" / "postmaster.pid"
+        try:
+            postmaster = self._psutil.Process(int(pidfile.read_text().split()[0]))
+            return [postmaster, *postmaster.children(recursive=True)]
+        except (OSError, ValueError, self._psutil.Error):
+            return []
 
     def _sample(self) -> dict[str, float]:
         def cpu(procs: list[Any]) -> float:

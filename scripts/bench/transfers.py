@@ -106,23 +106,41 @@ async def drive_payments(
     return statuses.get(201, 0), statuses, latencies
 
 
-def batch_stats(port: int) -> str:
-    """Mean batch size and time from the gateway's metrics (one worker's view)."""
+def batch_totals(port: int, workers: int) -> dict[str, float] | None:
+    """The posting batchers' cumulative counters, summed over every gateway
+    worker. Each worker keeps its own metrics and a scrape reaches whichever
+    worker accepts it, so scrape on fresh connections until every worker (told
+    apart by its process start time) has answered; None if one never does."""
     import httpx
 
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
-    values = {}
-    for line in text.splitlines():
-        for name in ("size", "seconds"):
-            for part in ("sum", "count"):
-                prefix = f"sealpay_posting_batch_{name}_{part} "
-                if line.startswith(prefix):
-                    values[f"{name}_{part}"] = float(line.split()[-1])
-    count = values.get("size_count", 0)
+    seen: dict[str, dict[str, float]] = {}
+    for _ in range(workers * 20):
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        totals = {}
+        worker = ""
+        for line in text.splitlines():
+            if line.startswith("process_start_time_seconds "):
+                worker = line.split()[-1]
+            for name in ("size", "seconds"):
+                for part in ("sum", "count"):
+                    if line.startswith(f"sealpay_posting_batch_{name}_{part} "):
+                        totals[f"{name}_{part}"] = float(line.split()[-1])
+        seen[worker] = totals
+        if len(seen) == workers:
+            return {k: sum(t.get(k, 0.0) for t in seen.values()) for k in totals}
+    return None
+
+
+def batch_stats(before: dict[str, float] | None, after: dict[str, float] | None) -> str:
+    """Mean batch size and time over the measured phase only (setup excluded)."""
+    if before is None or after is None:
+        return "n/a (not every worker answered a metrics scrape)"
+    delta = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in after}
+    count = delta.get("size_count", 0)
     if not count:
         return "n/a"
-    mean_size = values["size_sum"] / count
-    mean_ms = values["seconds_sum"] / count * 1000
+    mean_size = delta["size_sum"] / count
+    mean_ms = delta["seconds_sum"] / count * 1000
     return f"{int(count)} batches, mean {mean_size:.1f} ops, mean {mean_ms:.2f} ms"
 
 
@@ -169,6 +187,7 @@ def main() -> None:
             )
             agents = asyncio.run(setup_agents(args.port, args.accounts, args.connections))
             say(f"driving payments: {args.connections} connections for {args.seconds:.0f}s")
+            batches_before = batch_totals(args.port, args.workers)
             meter = CpuMeter(gateway.pid, data_dir)
             meter.start()
             started = time.monotonic()
@@ -177,7 +196,7 @@ def main() -> None:
             )
             elapsed = time.monotonic() - started
             cpu = meter.stop()
-            batches = batch_stats(args.port)
+            batches = batch_stats(batches_before, batch_totals(args.port, args.workers))
         books = check_books(url)
         say(f"pgbench tpcb-like: {args.connections} clients for {args.seconds:.0f}s")
         tps = run_pgbench(url, args.connections, args.seconds)

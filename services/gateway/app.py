@@ -130,7 +130,4 @@ def app_from_env() -> FastAPI:
     """uvicorn factory: each worker process configures logging and builds its app."""
     settings = GatewaySettings()
     configure_logging("gateway", settings.log_level)
-    import sys
-
-    sys.setswitchinterval(float(__import__("os").environ.get("SWITCH", "0.005")))
     return create_app(settings)

@@ -21,6 +21,7 @@ import psycopg
 from sqlalchemy import Connection, Engine
 
 from services.common.database import libpq_url
+from services.payment_tee.core import batch_repository as batch_repo
 from services.payment_tee.core import history, holders
 from services.payment_tee.core.batcher import AsyncBatcher, BatchObserver
 from services.payment_tee.core.charges import PostCharge, PostRefund
@@ -41,10 +42,24 @@ from services.payment_tee.core.transfers import PostTransfer
 
 T = TypeVar("T")
 
+# The batch connection's session. Generic plans: the batch statements are
+# written to plan well without knowing their arguments (batch_repository.py).
+# Every statement on it looks rows up by key: a scan of a whole table is never
+# right here, however small the table looks to the planner today (it grows
+# with the agents), so sequential scans are priced out. Its literals rely on
+# standard-conforming strings (sql_literals.py), pinned here.
+BATCH_SESSION_OPTIONS = (
+    "-c lock_timeout=5s -c statement_timeout=15s "
+    "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off "
+    "-c standard_conforming_strings=on"
+)
+
 
 class _BatchConnection:
-    """The one psycopg connection of one batcher: opened on first use, reopened
-    after a failure left it unusable. No pool: a batch never waits for one."""
+    """The one psycopg connection of one batcher: opened (and its statements
+    prepared) on first use, reopened after a failure left it unusable. No pool:
+    a batch never waits for one. Autocommit, because each batch sends its own
+    BEGIN and COMMIT inside its two round trips (batch_repository.py)."""
 
     def __init__(self, conninfo: str) -> None:
         self._conninfo = conninfo
@@ -52,17 +67,19 @@ class _BatchConnection:
 
     async def get(self) -> psycopg.AsyncConnection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(
+            conn = await psycopg.AsyncConnection.connect(
                 self._conninfo,
-                autocommit=False,
+                autocommit=True,
+                prepare_threshold=None,  # statements are prepared by name, once
                 application_name="sealpay-payment-core",
-                # Generic plans: the batch statements are written to plan well
-                # without knowing their arrays (see batch_repository.py).
-                options=(
-                    "-c lock_timeout=5s -c statement_timeout=15s "
-                    "-c plan_cache_mode=force_generic_plan"
-                ),
+                options=BATCH_SESSION_OPTIONS,
             )
+            try:
+                await batch_repo.prepare_session(conn)
+            except BaseException:
+                await conn.close()
+                raise
+            self._conn = conn
         return self._conn
 
     async def recover(self) -> None:
@@ -70,7 +87,7 @@ class _BatchConnection:
         if self._conn is None:
             return
         try:
-            await self._conn.rollback()
+            await batch_repo.rollback(self._conn)
         except psycopg.Error:
             await self._conn.close()
 

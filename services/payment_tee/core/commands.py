@@ -62,6 +62,8 @@ def check_memo(memo: str | None) -> None:
         raise InvalidRequest(
             f"memo must be a string of at most {MEMO_MAX} characters", field="memo"
         )
+    if memo is not None and "\x00" in memo:  # PostgreSQL text cannot hold NUL
+        raise InvalidRequest("memo cannot contain the NUL character", field="memo")
 
 
 def check_reference(reference: str) -> None:

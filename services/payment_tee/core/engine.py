@@ -86,22 +86,24 @@ async def run_batch(
             live.append(i)
         except PaymentError as refusal:
             outcomes[i] = Outcome(error=refusal)
-    await _lock_and_load(conn, state, [ops[i] for i in live])
-    for i in live:
-        try:
-            outcomes[i] = Outcome(value=ops[i].decide(state))
-        except PaymentError as refusal:
-            outcomes[i] = Outcome(error=refusal)
-    await batch_repo.write_and_commit(conn, state.writes, now)
+    if await _lock_and_load(conn, state, [ops[i] for i in live]):
+        for i in live:
+            try:
+                outcomes[i] = Outcome(value=ops[i].decide(state))
+            except PaymentError as refusal:
+                outcomes[i] = Outcome(error=refusal)
+        await batch_repo.write_and_commit(conn, state.writes, now)
     return [o if o is not None else Outcome() for o in outcomes]
 
 
 async def _lock_and_load(
     conn: psycopg.AsyncConnection[Any], state: BatchState, ops: list[Operation]
-) -> None:
+) -> bool:
+    """Open the batch's transaction and load its view; False when no operation
+    touches a holder (then there is nothing to decide or write)."""
     owners: set[uuid.UUID] = set().union(*(op.owners() for op in ops)) if ops else set()
     if not owners:
-        return
+        return False
     loaded = await batch_repo.lock_and_load(
         conn,
         owners,
@@ -121,3 +123,4 @@ async def _lock_and_load(
     for entry in loaded.entries:
         state.add_entry(entry)
     state.refunded = loaded.refunded
+    return True

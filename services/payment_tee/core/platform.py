@@ -1,10 +1,10 @@
 """Platform accounts: the other side of fees, credits, charges and refunds.
 
 Their balances are derived from lines (see tables.py), so they are never
-locked or updated by a posting. They are created on first use inside the
-posting's transaction; an id is cached only once it is known to be committed
-(found, not inserted, by this transaction): an id cached from an uncommitted
-insert could vanish with a rollback.
+locked or updated by a posting. They are created on first use, while a batch
+prepares and before its transaction begins: the batch connection is in
+autocommit there, so the insert is committed at once and its id can be cached
+like a found one. (An account nobody ends up posting to is harmless.)
 """
 
 from __future__ import annotations
@@ -37,10 +37,12 @@ class PlatformAccounts:
                 self._ids[key] = existing
             return existing
         created = await batch_repo.insert_platform_account(conn, name, asset, self._clock.now())
-        if created is not None:
-            return created  # ours and uncommitted: not cached
-        # A concurrent transaction created it and committed (the insert waited).
-        return await self.id_for(conn, name, asset)
+        if created is None:
+            # A concurrent transaction created it and committed (the insert waited).
+            return await self.id_for(conn, name, asset)
+        with self._lock:
+            self._ids[key] = created
+        return created
 
     def forget(self) -> None:
         """Drop cached ids (tests that truncate the ledger between cases)."""

@@ -81,11 +81,12 @@ class ReceiptSigner:
         self.public_key_b64 = base64.b64encode(self.public_key_raw).decode()
 
     def sign(self, receipt: Receipt) -> Receipt:
-        stamped = replace(
-            receipt, signer=self.signer, signing_key=self.public_key_b64, signature=""
+        payload = receipt.unsigned_payload()
+        payload["signer"], payload["signing_key"] = self.signer, self.public_key_b64
+        signature = base64.b64encode(self._key.sign(canonical_json(payload))).decode()
+        return replace(
+            receipt, signer=self.signer, signing_key=self.public_key_b64, signature=signature
         )
-        signature = self._key.sign(canonical_json(stamped.unsigned_payload()))
-        return replace(stamped, signature=base64.b64encode(signature).decode())
 
 
 def verify_receipt(wire: dict[str, Any], public_key_raw: bytes | None = None) -> bool:

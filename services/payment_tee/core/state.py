@@ -21,6 +21,7 @@ from services.common.ids import uuid7
 from services.payment_tee.core import audit
 from services.payment_tee.core.errors import IdempotencyKeyReused, UnknownAccount, UnknownHolder
 from services.payment_tee.core.ledger import PostingContext, PostingResult, receipt_from_row
+from services.payment_tee.core.receipts import Receipt
 from services.payment_tee.core.records import AccountRef, Line
 from services.payment_tee.core.tiers import Tier
 
@@ -155,7 +156,7 @@ class BatchState:
         """
         if sum(line.amount for line in lines) != 0:
             raise AssertionError(f"posting does not balance: {lines}")
-        row = self._entry_row(draft)
+        row, receipt = self._entry_row(draft)
         self.writes.entries.append(row)
         self.add_entry(row)
         for line_no, line in enumerate(lines, start=1):
@@ -166,7 +167,7 @@ class BatchState:
                 self.writes.balance_deltas[line.account_id] += line.amount
         event = audit.AuditEvent(action, actor, row["id"], details, self.now)
         self.append_audit(audit_account, event)
-        return PostingResult(receipt_from_row(row), replayed=False)
+        return PostingResult(receipt, replayed=False)
 
     def append_audit(self, account: AccountState, event: audit.AuditEvent) -> None:
         seq = account.audit_seq + 1
@@ -181,7 +182,8 @@ class BatchState:
         holder.transfers_this_month += 1
         self.writes.counters[(holder.owner_id, self.month)] += 1
 
-    def _entry_row(self, draft: EntryDraft) -> dict[str, Any]:
+    def _entry_row(self, draft: EntryDraft) -> tuple[dict[str, Any], Receipt]:
+        """The entry as it will be inserted, and its signed receipt."""
         row: dict[str, Any] = {
             "id": uuid7(),
             "kind": draft.kind,
@@ -211,4 +213,4 @@ class BatchState:
         row.update(
             signer=receipt.signer, signing_key=receipt.signing_key, signature=receipt.signature
         )
-        return row
+        return row, receipt
