@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -190,7 +190,8 @@ def percentile(sorted_values: list[float], p: float) -> float:
 
 class CpuMeter:
     """CPU seconds spent by each part (the gateway's process tree, PostgreSQL,
-    this load generator) over a measured phase: where the time per transfer goes."""
+    this load generator) over a measured phase: where the time per transfer goes.
+    `<part>_sys` is the kernel's share of it (system calls: sockets, polling)."""
 
     def __init__(self, gateway_pid: int, pgdata: Path) -> None:
         import psutil
@@ -212,22 +213,23 @@ class CpuMeter:
             return []
 
     def _sample(self) -> dict[str, float]:
-        def cpu(procs: list[Any]) -> float:
+        def cpu(procs: list[Any], part: str) -> float:
             total = 0.0
             for p in procs:
-                try:
-                    t = p.cpu_times()
-                    total += t.user + t.system
-                except self._psutil.Error:
-                    pass
+                with suppress(self._psutil.Error):
+                    total += getattr(p.cpu_times(), part)
             return total
 
-        gateway = [self.gateway, *self.gateway.children(recursive=True)]
-        return {
-            "gateway": cpu(gateway),
-            "postgres": cpu(self._postgres()),
-            "client": cpu([self._psutil.Process()]),
+        parts = {
+            "gateway": [self.gateway, *self.gateway.children(recursive=True)],
+            "postgres": self._postgres(),
+            "client": [self._psutil.Process()],
         }
+        sample = {}
+        for name, procs in parts.items():
+            sample[name] = cpu(procs, "user") + cpu(procs, "system")
+            sample[f"{name}_sys"] = cpu(procs, "system")
+        return sample
 
     def start(self) -> None:
         self._start = self._sample()

@@ -172,3 +172,22 @@ def test_a_memo_with_nul_is_refused_before_it_reaches_sql(db, core):
     with pytest.raises(InvalidRequest):
         pay(core, alice, bob, 10_000, memo="nul\x00")
     assert core.balance(alice).available == 100_000
+
+
+def test_a_lost_batch_connection_is_reopened_with_its_statements(db, core):
+    alice, bob = new_holder(core, balance=100_000), new_holder(core)
+    pay(core, alice, bob, 1_000)  # opens the batch connection, prepares its statements
+    with db.connect() as conn:
+        killed = conn.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = 'sealpay-payment-core' "
+                "AND datname = current_database()"
+            )
+        ).scalar_one()
+    assert killed == 1
+    result = pay(core, alice, bob, 2_000)  # fails on the dead connection, retried on a new one
+    assert (result.receipt.amount, result.receipt.fee) == (2_000, 6)
+    assert core.balance(alice).available == 97_000
+    assert core.balance(bob).available == 997 + 1_994
+    books(db).assert_balanced()

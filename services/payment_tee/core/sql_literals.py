@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from typing import Any
 
 _WORD = re.compile(r"[a-z][a-z_]*")
 
@@ -37,46 +38,56 @@ def text(value: str) -> str:
 
 
 def uuid_array(values: Iterable[uuid.UUID]) -> str:
-    parts = []
-    for value in values:
-        if not isinstance(value, uuid.UUID):
-            raise TypeError(f"expected UUID, got {type(value).__name__}")
-        parts.append(str(value))
-    return "'{" + ",".join(parts) + "}'"
+    return _array(values, _uuid, nulls=False)
 
 
 def int_array(values: Iterable[int | None]) -> str:
-    parts = []
-    for value in values:
-        if value is None:
-            parts.append("NULL")
-        elif isinstance(value, int) and not isinstance(value, bool):
-            parts.append(str(value))
-        else:
-            raise TypeError(f"expected int, got {type(value).__name__}")
-    return "'{" + ",".join(parts) + "}'"
+    return _array(values, _int, nulls=True)
 
 
 def hex_array(values: Iterable[bytes | None]) -> str:
     """bytes as hex text (decoded with decode(x, 'hex') in SQL)."""
-    parts = []
-    for value in values:
-        if value is None:
-            parts.append("NULL")
-        elif isinstance(value, bytes):
-            parts.append(value.hex())
-        else:
-            raise TypeError(f"expected bytes, got {type(value).__name__}")
-    return "'{" + ",".join(parts) + "}'"
+    return _array(values, _hex, nulls=True)
 
 
 def word_array(values: Iterable[str]) -> str:
+    return _array(values, _word, nulls=False)
+
+
+def _array(values: Iterable[Any], render: Callable[[Any], str], *, nulls: bool) -> str:
+    """An array literal whose elements `render` wrote; none can hold a quote,
+    brace, comma or backslash, so no element needs array quoting."""
     parts = []
     for value in values:
-        if not isinstance(value, str) or not _WORD.fullmatch(value):
-            raise ValueError(f"not a plain lowercase word: {value!r}")
-        parts.append(value)
+        if value is None and nulls:
+            parts.append("NULL")
+        else:
+            parts.append(render(value))
     return "'{" + ",".join(parts) + "}'"
+
+
+def _uuid(value: object) -> str:
+    if not isinstance(value, uuid.UUID):
+        raise TypeError(f"expected UUID, got {type(value).__name__}")
+    return str(value)
+
+
+def _int(value: object) -> str:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected int, got {type(value).__name__}")
+    return str(value)
+
+
+def _hex(value: object) -> str:
+    if not isinstance(value, bytes):
+        raise TypeError(f"expected bytes, got {type(value).__name__}")
+    return value.hex()
+
+
+def _word(value: object) -> str:
+    if not isinstance(value, str) or not _WORD.fullmatch(value):
+        raise ValueError(f"not a plain lowercase word: {value!r}")
+    return value
 
 
 def day(value: date) -> str:
