@@ -13,8 +13,9 @@ Phases of a batch (all in one database transaction):
 3. decide: each operation in arrival order runs its checks against the
    in-memory view and either refuses (a `PaymentError`, affecting nothing) or
    records its posting, which later operations in the batch then see.
-4. flush: one multi-row statement per table (entries, lines, balances and
-   audit heads, counters, audit rows, tiers), sent with COMMIT in one round trip.
+4. flush: one statement whose parts write every table (entries, lines,
+   balances and audit heads, counters, audit rows, tiers), sent with COMMIT in
+   one round trip (batch_repository.py).
 
 The callers learn their outcome only after the commit. This is how the core
 scales past one commit per transfer (DESIGN.md, "Scale path").
