@@ -101,10 +101,12 @@ async def _lock_and_load(
     conn: psycopg.AsyncConnection[Any], state: BatchState, ops: list[Operation]
 ) -> bool:
     """Open the batch's transaction and load its view; False when no operation
-    touches a holder (then there is nothing to decide or write)."""
-    owners: set[uuid.UUID] = set().union(*(op.owners() for op in ops)) if ops else set()
-    if not owners:
+    is left to decide (all were refused while preparing)."""
+    if not ops:
         return False
+    owners: set[uuid.UUID] = set().union(*(op.owners() for op in ops))
+    if not owners:  # every operation moves or changes some holder's state
+        raise AssertionError(f"operations touching no holder: {ops!r}")
     loaded = await batch_repo.lock_and_load(
         conn,
         owners,
