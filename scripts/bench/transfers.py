@@ -127,6 +127,9 @@ def batch_totals(port: int, workers: int) -> dict[str, float] | None:
                 for part in ("sum", "count"):
                     if line.startswith(f"sealpay_posting_batch_{name}_{part} "):
                         totals[f"{name}_{part}"] = float(line.split()[-1])
+            for name in ("rounds", "questions"):
+                if line.startswith(f"sealpay_agent_lookup_{name}_total "):
+                    totals[f"lookup_{name}"] = float(line.split()[-1])
         seen[worker] = totals
         if len(seen) == workers:
             return {k: sum(t.get(k, 0.0) for t in seen.values()) for k in totals}
@@ -156,6 +159,16 @@ def batch_stats(url: str, before: dict[str, float] | None, after: dict[str, floa
         if count:
             text += f", mean {seconds / count * 1000:.2f} ms"
     return text
+
+
+def lookup_stats(before: dict[str, float] | None, after: dict[str, float] | None) -> str:
+    """How well the gateway's agent lookups (API keys, recipients) coalesced."""
+    if before is None or after is None:
+        return "n/a"
+    rounds = after.get("lookup_rounds", 0.0) - before.get("lookup_rounds", 0.0)
+    questions = after.get("lookup_questions", 0.0) - before.get("lookup_questions", 0.0)
+    per_round = f", mean {questions / rounds:.1f} per statement" if rounds else ""
+    return f"{questions:.0f} lookups in {rounds:.0f} statements{per_round}"
 
 
 def run_pgbench(url: str, connections: int, seconds: float) -> float:
@@ -210,7 +223,9 @@ def main() -> None:
             )
             elapsed = time.monotonic() - started
             cpu = meter.stop()
-            batches = batch_stats(url, batches_before, batch_totals(args.port, args.workers))
+            batches_after = batch_totals(args.port, args.workers)
+            batches = batch_stats(url, batches_before, batches_after)
+            lookups = lookup_stats(batches_before, batches_after)
         books = check_books(url)
         say(f"pgbench tpcb-like: {args.connections} clients for {args.seconds:.0f}s")
         tps = run_pgbench(url, args.connections, args.seconds)
@@ -227,6 +242,7 @@ def main() -> None:
     per_transfer = {k: round(v / max(posted, 1) * 1e6) for k, v in cpu.items()}
     print(f"cpu_us_per_transfer={per_transfer} (of {elapsed:.1f}s x cores)")
     print(f"posting_batches={batches}")
+    print(f"agent_lookups={lookups}")
     print(
         f"books_balance={'yes' if books.ok else 'NO'} entries={books.entries} "
         f"asset_totals={books.asset_totals} cached_mismatches={books.cached_mismatches}"

@@ -22,6 +22,7 @@ from services.common.observability import RequestContextMiddleware
 from services.common.settings import resolve_admin_token, resolve_service_token
 from services.gateway.admin.endpoints import router as admin_router
 from services.gateway.agents.endpoints import router as agents_router
+from services.gateway.agents.repository import AGENT_SESSION_OPTIONS
 from services.gateway.agents.service import AgentDirectory
 from services.gateway.auth import AuthCache
 from services.gateway.billing.endpoints import router as billing_router
@@ -66,7 +67,11 @@ def create_app(
         libpq_url(engine.url.render_as_string(hide_password=False)),
         min_size=1,
         max_size=settings.db_pool_size,
-        kwargs={"autocommit": True, "application_name": "sealpay-gateway"},
+        kwargs={
+            "autocommit": True,
+            "application_name": "sealpay-gateway",
+            "options": AGENT_SESSION_OPTIONS,
+        },
         open=False,
     )
     if dispatcher is None:

@@ -1,17 +1,27 @@
 """SQL for agents and their API keys (gateway schema), on an async psycopg pool.
 
-Async because two of these run on the hot path of every payment (who is
-calling, who is being paid): on the event loop they cost one round trip and
-no thread handoff.
+Async because the lookups run on the hot path of every payment (who is
+calling, who is being paid): on the event loop they cost no thread handoff,
+and `lookup_agents` answers many of them in one round trip (see lookups.py).
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
 import psycopg
+
+# Session settings of the gateway's pool. Every statement on it finds rows by
+# unique index. Planning the agent lookup afresh on each call (PostgreSQL's
+# default for a statement whose generic plan looks costlier) took more CPU than
+# running it, so the generic plan is forced; and a generic plan made while a
+# table is still small must not scan it once it has grown, so scans are off
+# (as in the payment core's batch session). tests/gateway/test_agent_lookups.py
+# checks the plan.
+AGENT_SESSION_OPTIONS = "-c plan_cache_mode=force_generic_plan -c enable_seqscan=off"
 
 
 class NameTaken(Exception):
@@ -53,30 +63,57 @@ async def insert_api_key(
     )
 
 
-async def agent_by_key_hash(
-    conn: psycopg.AsyncConnection[Any], key_hash: bytes
-) -> tuple[AgentRow, bytes] | None:
+@dataclass
+class AgentQuestions:
+    """One round of lookups: API-key hashes, agent ids, agent names (any case)."""
+
+    key_hashes: list[bytes] = field(default_factory=list)
+    ids: list[uuid.UUID] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AgentAnswers:
+    """What was found, keyed by the question exactly as it was asked; a
+    question with no answer is absent (unknown or revoked)."""
+
+    by_key_hash: dict[bytes, tuple[AgentRow, bytes]] = field(default_factory=dict)
+    by_id: dict[uuid.UUID, AgentRow] = field(default_factory=dict)
+    by_name: dict[str, AgentRow] = field(default_factory=dict)
+
+
+# One statement answers every kind of question. Each branch joins the questions
+# (unnested) to a unique index and returns the question it answers, so answers
+# map back exactly, however PostgreSQL and Python disagree about case.
+LOOKUP_AGENTS = """
+SELECT 'key', q.hash, NULL::text, a.id, a.name, a.created_at, k.key_hash
+FROM unnest(%(key_hashes)s::bytea[]) AS q(hash)
+JOIN gateway.api_keys k ON k.key_hash = q.hash AND k.revoked_at IS NULL
+JOIN gateway.agents a ON a.id = k.agent_id
+UNION ALL
+SELECT 'id', NULL, NULL, a.id, a.name, a.created_at, NULL
+FROM gateway.agents a WHERE a.id = ANY(%(ids)s::uuid[])
+UNION ALL
+SELECT 'name', NULL, q.name, a.id, a.name, a.created_at, NULL
+FROM unnest(%(names)s::text[]) AS q(name)
+JOIN gateway.agents a ON lower(a.name) = lower(q.name)
+"""
+
+
+async def lookup_agents(
+    conn: psycopg.AsyncConnection[Any], questions: AgentQuestions
+) -> AgentAnswers:
     cur = await conn.execute(
-        "SELECT a.id, a.name, a.created_at, k.key_hash FROM gateway.api_keys k "
-        "JOIN gateway.agents a ON a.id = k.agent_id "
-        "WHERE k.key_hash = %s AND k.revoked_at IS NULL",
-        (key_hash,),
+        LOOKUP_AGENTS,
+        {"key_hashes": questions.key_hashes, "ids": questions.ids, "names": questions.names},
     )
-    row = await cur.fetchone()
-    return None if row is None else (AgentRow(row[0], row[1], row[2]), bytes(row[3]))
-
-
-async def agent_by_id(conn: psycopg.AsyncConnection[Any], agent_id: uuid.UUID) -> AgentRow | None:
-    cur = await conn.execute(
-        "SELECT id, name, created_at FROM gateway.agents WHERE id = %s", (agent_id,)
-    )
-    row = await cur.fetchone()
-    return None if row is None else AgentRow(row[0], row[1], row[2])
-
-
-async def agent_by_name(conn: psycopg.AsyncConnection[Any], name: str) -> AgentRow | None:
-    cur = await conn.execute(
-        "SELECT id, name, created_at FROM gateway.agents WHERE lower(name) = lower(%s)", (name,)
-    )
-    row = await cur.fetchone()
-    return None if row is None else AgentRow(row[0], row[1], row[2])
+    answers = AgentAnswers()
+    for kind, key_hash, name, agent_id, agent_name, created_at, stored_hash in await cur.fetchall():
+        row = AgentRow(agent_id, agent_name, created_at)
+        if kind == "key":
+            answers.by_key_hash[bytes(key_hash)] = (row, bytes(stored_hash))
+        elif kind == "id":
+            answers.by_id[agent_id] = row
+        else:
+            answers.by_name[name] = row
+    return answers

@@ -1,4 +1,4 @@
-"""Agents: registration, authentication, recipient lookup.
+"""Agents: registration, authentication, recipient lookup (lookups.py batches the last two).
 
 Registration writes the agent and its key in the gateway's transaction and
 registers the ledger holder through the dispatcher *before* committing: if the
@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 from services.common.clock import Clock
 from services.common.problems import Problem
 from services.gateway.agents import repository as repo
+from services.gateway.agents.lookups import AgentLookups
 from services.gateway.auth import AuthenticatedAgent, hash_api_key, new_api_key
 from services.payment_client.base import PaymentDispatcher
 
@@ -65,9 +66,10 @@ class AgentDirectory:
         self.dispatcher = dispatcher
         self.clock = clock
         self._recipients = _RecipientCache()
+        self.lookups = AgentLookups(pool)
 
     async def register(self, name: str) -> Registration:
-        if _looks_like_uuid(name):
+        if _as_uuid(name) is not None:
             raise Problem(422, "validation_error", "an agent name cannot be a UUID", field="name")
         agent_id = uuid.uuid4()
         api_key = new_api_key()
@@ -84,8 +86,7 @@ class AgentDirectory:
         return Registration(agent, api_key, holder.tier.value)
 
     async def authenticate(self, key_hash: bytes) -> AuthenticatedAgent | None:
-        async with self.pool.connection() as conn:
-            found = await repo.agent_by_key_hash(conn, key_hash)
+        found = await self.lookups.by_key_hash(key_hash)
         if found is None or not hmac.compare_digest(found[1], key_hash):
             return None
         row = found[0]
@@ -93,16 +94,15 @@ class AgentDirectory:
 
     async def resolve(self, name_or_id: str) -> AuthenticatedAgent | None:
         """A recipient by id (a UUID) or by name (case-insensitive)."""
-        by_id = _looks_like_uuid(name_or_id)
-        key = str(uuid.UUID(name_or_id)) if by_id else name_or_id.lower()
+        agent_id = _as_uuid(name_or_id)
+        key = str(agent_id) if agent_id is not None else name_or_id.lower()
         cached = self._recipients.get(key)
         if cached is not None:
             return cached
-        async with self.pool.connection() as conn:
-            if by_id:
-                row = await repo.agent_by_id(conn, uuid.UUID(name_or_id))
-            else:
-                row = await repo.agent_by_name(conn, name_or_id)
+        if agent_id is not None:
+            row = await self.lookups.by_id(agent_id)
+        else:
+            row = await self.lookups.by_name(name_or_id)
         if row is None:
             return None
         found = AuthenticatedAgent(row.id, row.name, row.created_at)
@@ -110,9 +110,8 @@ class AgentDirectory:
         return found
 
 
-def _looks_like_uuid(text: str) -> bool:
+def _as_uuid(text: str) -> uuid.UUID | None:
     try:
-        uuid.UUID(text)
+        return uuid.UUID(text)
     except ValueError:
-        return False
-    return True
+        return None
