@@ -155,6 +155,22 @@ def test_a_caller_that_goes_away_does_not_disturb_the_others(database_url, agent
     assert staying[0].id == agents["alice"]
 
 
+def test_a_round_cut_short_by_shutdown_cancels_its_callers_and_leaves_no_task(database_url, agents):
+    async def work(lookups: AgentLookups, _: AsyncConnectionPool) -> tuple[Any, ...]:
+        asking = [asyncio.create_task(lookups.by_name(n)) for n in ("alice", "bob")]
+        while lookups.rounds == 0:  # the round is in flight
+            await asyncio.sleep(0)
+        lookups._draining[asyncio.get_running_loop()].cancel()  # as a loop shutdown does
+        cut = await asyncio.gather(*asking, return_exceptions=True)
+        left_running = dict(lookups._draining)
+        return cut, left_running, await lookups.by_name("carol")
+
+    cut, left_running, afterwards = _with_lookups(database_url, work)
+    assert all(isinstance(c, asyncio.CancelledError) for c in cut)
+    assert left_running == {}
+    assert afterwards.id == agents["carol"]
+
+
 def test_the_lookup_plan_probes_unique_indexes_only(database_url, agents):
     """The gateway's pool runs the generic plan (AGENT_SESSION_OPTIONS), made once
     per connection, perhaps while the tables are tiny (as here, three agents): it

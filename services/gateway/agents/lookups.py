@@ -63,12 +63,16 @@ class _Round:
         _settle(self.ids, lambda q, f: f.set_result(answers.by_id.get(q)))
         _settle(self.names, lambda q, f: f.set_result(answers.by_name.get(q)))
 
-    def fail(self, error: BaseException) -> None:
+    def fail(self, error: Exception) -> None:
         for waiters in (self.key_hashes, self.ids, self.names):
             _settle(waiters, lambda _, f: f.set_exception(error))
 
+    def cancel(self) -> None:
+        for waiters in (self.key_hashes, self.ids, self.names):
+            _settle(waiters, lambda _, f: f.cancel())
 
-def _settle(waiters: Waiters, settle: Callable[[Any, asyncio.Future[Any]], None]) -> None:
+
+def _settle(waiters: Waiters, settle: Callable[[Any, asyncio.Future[Any]], object]) -> None:
     for question, futures in waiters.items():
         for future in futures:
             if not future.done():  # a cancelled caller has gone; the others still wait
@@ -118,17 +122,18 @@ class AgentLookups:
             while (current := self._next.pop(loop, None)) is not None:
                 try:
                     answers = await self._answer(current)
-                except BaseException as exc:
+                except Exception as exc:
                     current.fail(exc)
-                    if not isinstance(exc, Exception):
-                        raise  # the loop is shutting down: callers see it, then stop
+                except BaseException:  # cancelled (the loop is shutting down)
+                    current.cancel()
+                    raise
                 else:
                     current.answer(answers)
         finally:
             self._draining.pop(loop, None)
             stranded = self._next.pop(loop, None)
             if stranded is not None:  # only when cancelled mid-round
-                stranded.fail(asyncio.CancelledError())
+                stranded.cancel()
 
     async def _answer(self, current: _Round) -> AgentAnswers:
         count = current.count()
