@@ -108,11 +108,15 @@ async def drive_payments(
     return statuses.get(201, 0), statuses, latencies
 
 
-def batch_totals(port: int, workers: int) -> dict[str, float] | None:
-    """The posting batchers' cumulative counters, summed over every gateway
-    worker. Each worker keeps its own metrics and a scrape reaches whichever
-    worker accepts it, so scrape on fresh connections until every worker (told
-    apart by its process start time) has answered; None if one never does."""
+Counters = dict[str, dict[str, float]]  # worker (its process start time) -> counter -> value
+
+
+def worker_counters(port: int, workers: int) -> Counters | None:
+    """The posting batchers' and agent lookups' cumulative counters of every
+    gateway worker. Each worker keeps its own metrics and a scrape reaches
+    whichever worker accepts it, so scrape on fresh connections until every
+    worker (told apart by its process start time) has answered; None if one
+    never does."""
     import httpx
 
     seen: dict[str, dict[str, float]] = {}
@@ -132,11 +136,25 @@ def batch_totals(port: int, workers: int) -> dict[str, float] | None:
                     totals[f"lookup_{name}"] = float(line.split()[-1])
         seen[worker] = totals
         if len(seen) == workers:
-            return {k: sum(t.get(k, 0.0) for t in seen.values()) for k in totals}
+            return seen
     return None
 
 
-def batch_stats(url: str, before: dict[str, float] | None, after: dict[str, float] | None) -> str:
+def _delta(before: Counters, after: Counters, name: str) -> float:
+    return sum(after[w].get(name, 0.0) - before.get(w, {}).get(name, 0.0) for w in after)
+
+
+def worker_split(before: Counters | None, after: Counters | None) -> str:
+    """Operations posted by each worker: keep-alive connections stay on the
+    worker that accepted them, so with few connections the split is uneven
+    and differs from run to run, one source of run-to-run variation."""
+    if before is None or after is None:
+        return "n/a"
+    ops = [after[w].get("size_sum", 0.0) - before.get(w, {}).get("size_sum", 0.0) for w in after]
+    return "/".join(f"{n:.0f}" for n in sorted(ops, reverse=True))
+
+
+def batch_stats(url: str, before: Counters | None, after: Counters | None) -> str:
     """Batches of the measured phase (setup excluded). Count and size come from
     the ledger, which sees every worker: a batch stamps all its entries with one
     instant, so the measured phase's batches are its distinct hub-routing
@@ -154,19 +172,19 @@ def batch_stats(url: str, before: dict[str, float] | None, after: dict[str, floa
         return "n/a"
     text = f"{batches} batches, mean {entries / batches:.1f} ops"
     if before is not None and after is not None:
-        count = after.get("seconds_count", 0.0) - before.get("seconds_count", 0.0)
-        seconds = after.get("seconds_sum", 0.0) - before.get("seconds_sum", 0.0)
+        count = _delta(before, after, "seconds_count")
+        seconds = _delta(before, after, "seconds_sum")
         if count:
             text += f", mean {seconds / count * 1000:.2f} ms"
     return text
 
 
-def lookup_stats(before: dict[str, float] | None, after: dict[str, float] | None) -> str:
+def lookup_stats(before: Counters | None, after: Counters | None) -> str:
     """How well the gateway's agent lookups (API keys, recipients) coalesced."""
     if before is None or after is None:
         return "n/a"
-    rounds = after.get("lookup_rounds", 0.0) - before.get("lookup_rounds", 0.0)
-    questions = after.get("lookup_questions", 0.0) - before.get("lookup_questions", 0.0)
+    rounds = _delta(before, after, "lookup_rounds")
+    questions = _delta(before, after, "lookup_questions")
     per_round = f", mean {questions / rounds:.1f} per statement" if rounds else ""
     return f"{questions:.0f} lookups in {rounds:.0f} statements{per_round}"
 
@@ -214,7 +232,7 @@ def main() -> None:
             )
             agents = asyncio.run(setup_agents(args.port, args.accounts, args.connections))
             say(f"driving payments: {args.connections} connections for {args.seconds:.0f}s")
-            batches_before = batch_totals(args.port, args.workers)
+            batches_before = worker_counters(args.port, args.workers)
             meter = CpuMeter(gateway.pid, data_dir)
             meter.start()
             started = time.monotonic()
@@ -223,9 +241,10 @@ def main() -> None:
             )
             elapsed = time.monotonic() - started
             cpu = meter.stop()
-            batches_after = batch_totals(args.port, args.workers)
+            batches_after = worker_counters(args.port, args.workers)
             batches = batch_stats(url, batches_before, batches_after)
             lookups = lookup_stats(batches_before, batches_after)
+            split = worker_split(batches_before, batches_after)
         books = check_books(url)
         say(f"pgbench tpcb-like: {args.connections} clients for {args.seconds:.0f}s")
         tps = run_pgbench(url, args.connections, args.seconds)
@@ -243,6 +262,7 @@ def main() -> None:
     print(f"cpu_us_per_transfer={per_transfer} (of {elapsed:.1f}s x cores)")
     print(f"posting_batches={batches}")
     print(f"agent_lookups={lookups}")
+    print(f"transfers_by_worker={split}")
     print(
         f"books_balance={'yes' if books.ok else 'NO'} entries={books.entries} "
         f"asset_totals={books.asset_totals} cached_mismatches={books.cached_mismatches}"
