@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uvicorn
 
+from services.common.http_protocol import CorkedHttpToolsProtocol
 from services.gateway.settings import GatewaySettings
 
 
@@ -22,7 +23,7 @@ def main() -> None:
         log_config=None,
         access_log=False,
         loop="uvloop",
-        http="httptools",
+        http=CorkedHttpToolsProtocol,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -10,6 +11,8 @@ from contextlib import contextmanager
 
 import uvicorn
 from fastapi import FastAPI
+
+from services.common.http_protocol import CorkedHttpToolsProtocol
 
 
 def free_port() -> int:
@@ -20,12 +23,19 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
+def serve(
+    app: FastAPI,
+    port: int | None = None,
+    http: type[asyncio.Protocol] = CorkedHttpToolsProtocol,
+) -> Iterator[str]:
     """Serve `app` over real HTTP (on `port`, or a free one); yields its base URL.
 
-    A given port lets a restarted instance keep its URL."""
+    A given port lets a restarted instance keep its URL. The HTTP protocol is
+    the gateway's own (one write per response) unless a test asks otherwise."""
     port = port or free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, http=http
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
