@@ -29,8 +29,8 @@ HTTP_REQUESTS = Counter(
 )
 HTTP_LATENCY = Histogram(
     "sealpay_http_request_duration_seconds",
-    "HTTP request latency by service and route template.",
-    ["service", "route", "method"],
+    "HTTP request latency by service, route template, method and status.",
+    ["service", "route", "method", "status"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
@@ -69,8 +69,9 @@ class RequestContextMiddleware:
         route: Any = scope.get("route")
         template = getattr(route, "path", None) or "unmatched"
         method = scope["method"]
-        HTTP_REQUESTS.labels(self.service, template, method, str(status)).inc()
-        HTTP_LATENCY.labels(self.service, template, method).observe(elapsed)
+        code = str(status)
+        HTTP_REQUESTS.labels(self.service, template, method, code).inc()
+        HTTP_LATENCY.labels(self.service, template, method, code).observe(elapsed)
         if status >= 500:
             log.error("http.request.failed", extra={"route": template, "status": status})
 

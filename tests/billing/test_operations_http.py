@@ -53,6 +53,9 @@ def test_operators_read_and_edit_plans(billing):
     assert r.status_code == 404
     r = billing.http.patch("/admin/plans/pro", json={"rank": 1}, headers=billing.admin)
     assert r.status_code == 422
+    for field, value in (("price_usd_cents", "3900"), ("fee_bps", 10.0), ("fee_bps", True)):
+        r = billing.http.patch("/admin/plans/pro", json={field: value}, headers=billing.admin)
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error"), (field, value)
     r = billing.http.get("/admin/plans", headers=billing.service)
     assert r.status_code == 401
     (row,) = billing.rows(

@@ -1,5 +1,7 @@
 """Health, readiness, metrics and the OpenAPI document."""
 
+from prometheus_client.parser import text_string_to_metric_families
+
 
 def test_health_and_readiness(gateway):
     assert gateway.http.get("/healthz").json() == {"status": "ok"}
@@ -16,8 +18,16 @@ def test_metrics_count_requests_by_route_template_and_transfers_by_outcome(gatew
     assert 'sealpay_transfers_total{outcome="posted"}' in text
     assert 'sealpay_transfers_total{outcome="insufficient_funds"}' in text
     assert 'sealpay_transfer_amount_total{asset="XMR"}' in text
-    assert 'route="/v2/payments/hub-routing"' in text
-    assert "sealpay_http_request_duration_seconds_bucket" in text
+    by_status = {
+        (family.name, sample.labels["status"])
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.labels.get("route") == "/v2/payments/hub-routing"
+    }
+    # Count and latency, each by route and status: the 201 and the 402 apart.
+    for status in ("201", "402"):
+        assert ("sealpay_http_requests", status) in by_status
+        assert ("sealpay_http_request_duration_seconds", status) in by_status
 
 
 def test_every_response_carries_a_request_id(gateway):

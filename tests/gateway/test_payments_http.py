@@ -1,5 +1,6 @@
 """Payments over real HTTP, against the real database."""
 
+import pytest
 import sqlalchemy as sa
 from support.factories import books
 
@@ -75,6 +76,33 @@ def test_refusals_are_problems_and_move_nothing(gateway, db):
         assert body["status"] == status and body["type"].endswith(code) and body["instance"]
     r = gateway.pay(alice, "bob", 10.5)
     assert r.status_code == 422
+    assert gateway.balance(alice) == 1_000
+    assert books(db).entries == 1
+
+
+@pytest.mark.parametrize("amount", ["10", 10.0, True, None, [10]])
+def test_amounts_must_be_json_integers(gateway, db, amount):
+    """No coercion on money: a string, a float or a boolean is a 422, never a posting
+    (pydantic would otherwise read true as 1 and "10" as 10)."""
+    alice = gateway.register("alice")
+    gateway.register("bob")
+    gateway.credit(alice, 1_000)
+    gateway.http.post("/v2/me/accounts", json={"name": "savings"}, headers=alice.auth)
+    attempts = [
+        gateway.pay(alice, "bob", amount),
+        gateway.http.post(
+            "/v2/payments/internal-transfer",
+            json={"from_account": "main", "to_account": "savings", "amount": amount},
+            headers={**alice.auth, "Idempotency-Key": "move-not-an-int"},
+        ),
+        gateway.http.post(
+            "/v2/admin/credits",
+            json={"agent_id": alice.agent_id, "amount": amount},
+            headers={**gateway.admin, "Idempotency-Key": "credit-not-an-int"},
+        ),
+    ]
+    for r in attempts:
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
     assert gateway.balance(alice) == 1_000
     assert books(db).entries == 1
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class PlanOut(BaseModel):
@@ -20,6 +20,6 @@ class PlanPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     label: str | None = Field(default=None, min_length=1, max_length=64)
-    price_usd_cents: int | None = Field(default=None, ge=0, le=100_000_000)
-    monthly_transfer_limit: int | None = Field(default=None, ge=0, le=1_000_000_000)
-    fee_bps: int | None = Field(default=None, ge=0, le=10_000)
+    price_usd_cents: StrictInt | None = Field(default=None, ge=0, le=100_000_000)
+    monthly_transfer_limit: StrictInt | None = Field(default=None, ge=0, le=1_000_000_000)
+    fee_bps: StrictInt | None = Field(default=None, ge=0, le=10_000)

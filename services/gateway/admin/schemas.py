@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from services.payment_tee.core.money import MAX_AMOUNT
 
@@ -12,7 +12,7 @@ from services.payment_tee.core.money import MAX_AMOUNT
 class AdminCredit(BaseModel):
     model_config = ConfigDict(extra="forbid")
     agent_id: uuid.UUID
-    amount: int = Field(gt=0, le=MAX_AMOUNT, description="Minor units.")
+    amount: StrictInt = Field(gt=0, le=MAX_AMOUNT, description="Minor units (a JSON integer).")
     account: str = Field(default="main", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     memo: str | None = Field(default=None, max_length=500)
 

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from services.payment_tee.core.commands import MEMO_MAX
 from services.payment_tee.core.money import MAX_AMOUNT
 
+# StrictInt: money arrives as a JSON integer; "10", 10.0 and true are refused,
+# not coerced (a boolean would otherwise move one minor unit).
 Amount = Field(gt=0, le=MAX_AMOUNT, description="Minor units of the asset (piconero for XMR).")
 
 
 class HubRoutingPayment(BaseModel):
     model_config = ConfigDict(extra="forbid")
     to_agent: str = Field(min_length=1, max_length=64, description="Recipient name or agent id.")
-    amount: int = Amount
+    amount: StrictInt = Amount
     memo: str | None = Field(default=None, max_length=MEMO_MAX)
 
 
@@ -21,7 +23,7 @@ class InternalTransfer(BaseModel):
     model_config = ConfigDict(extra="forbid")
     from_account: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
     to_account: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$")
-    amount: int = Amount
+    amount: StrictInt = Amount
     memo: str | None = Field(default=None, max_length=MEMO_MAX)
 
 
