@@ -2,8 +2,10 @@
 
 A background task polls the gRPC health service (`sealpay_tee_up`) and, when
 TEE_EXPECTED_MEASUREMENTS is set, verifies a fresh attestation against the
-TLS certificate the TEE presents to this gateway (`sealpay_tee_attested`); a
-failed verification stops money from going to the TEE until one passes.
+TLS certificate the TEE presents to this gateway (`sealpay_tee_attested`). Any
+failure to verify (a refusal, an error, an answer it cannot parse) stops money
+from going to the TEE until a verification passes, and so does the TEE going
+down: what answers at its address afterwards attests again before it is trusted.
 """
 
 from __future__ import annotations
@@ -16,10 +18,9 @@ import ssl
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prometheus_client import Gauge
-from sealpay.attestation import AttestationError, verify_attestation_document
+from prometheus_client import Counter, Gauge
+from sealpay.attestation import verify_attestation_document
 
-from services.payment_client.errors import TeeUnavailable
 from services.payment_client.switching import SwitchingDispatcher
 
 log = logging.getLogger("sealpay.gateway.tee")
@@ -27,6 +28,9 @@ log = logging.getLogger("sealpay.gateway.tee")
 TEE_UP = Gauge("sealpay_tee_up", "1 when the payment TEE answers its health check.")
 TEE_ATTESTED = Gauge(
     "sealpay_tee_attested", "1 when the TEE's latest attestation verified (or is not checked)."
+)
+TEE_ATTESTATION_CHECKS = Counter(
+    "sealpay_tee_attestation_checks_total", "Attestation checks by result.", ["result"]
 )
 
 
@@ -81,13 +85,30 @@ class TeeChecker:
     async def _run(self) -> None:
         last_attestation = float("-inf")
         loop = asyncio.get_running_loop()
+        was_up = False
         while True:
-            up = await self.dispatcher.tee.serving()
+            up = await self._serving()
             TEE_UP.set(1 if up else 0)
+            if self.expected and was_up and not up:
+                # Whatever answers at the address next may be another instance
+                # (a restart, or an impostor): it must attest before it gets money.
+                self._distrust()
             if up and self.expected and loop.time() - last_attestation >= self._attestation_due():
                 await self.check_attestation()
                 last_attestation = loop.time()
+            was_up = up
             await asyncio.sleep(self.health_interval)
+
+    async def _serving(self) -> bool:
+        try:
+            return await self.dispatcher.tee.serving()
+        except Exception as exc:  # a probe that breaks counts as down; the poller lives on
+            log.error("tee.health.failed", extra={"error": repr(exc)[:300]})
+            return False
+
+    def _distrust(self) -> None:
+        self.dispatcher.tee_trusted = False
+        TEE_ATTESTED.set(0)
 
     def _attestation_due(self) -> float:
         # Retry quickly while untrusted; otherwise on the configured interval.
@@ -113,14 +134,15 @@ class TeeChecker:
                 simulated_ark=self.simulated_ark,
                 now=datetime.now(UTC),
             )
-        except (AttestationError, TeeUnavailable, OSError, ValueError) as exc:
-            self.dispatcher.tee_trusted = False
-            TEE_ATTESTED.set(0)
+        except Exception as exc:  # fail closed: whatever went wrong, nothing was proven
+            self._distrust()
+            TEE_ATTESTATION_CHECKS.labels("failed").inc()
             code = getattr(exc, "code", type(exc).__name__)
             log.error("tee.attestation.failed", extra={"code": code, "error": str(exc)[:300]})
             return False
         self.dispatcher.tee_trusted = True
         TEE_ATTESTED.set(1)
+        TEE_ATTESTATION_CHECKS.labels("verified").inc()
         log.info(
             "tee.attestation.verified",
             extra={"mode": result.mode, "measurement": result.measurement.hex()},

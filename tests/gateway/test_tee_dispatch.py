@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import httpx
@@ -266,3 +267,62 @@ def test_the_gateway_keeps_money_away_from_a_tee_that_does_not_attest(
         assert app.state.dispatcher.tee_trusted is True
         assert http.post("/v2/agents", json={"name": "alice"}).status_code == 201
         assert metric(http, "sealpay_tee_attested") == 1
+
+
+@contextmanager
+def impostor(mtls, port):
+    """A server that holds the TEE's TLS identity and says SERVING, but runs no
+    payment service: GetAttestation answers UNIMPLEMENTED."""
+    import grpc
+    from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+    server = grpc.server(ThreadPoolExecutor(max_workers=2))
+    servicer = health.HealthServicer()
+    servicer.set("sealpay.payments.v1.Payments", health_pb2.HealthCheckResponse.SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    credentials = grpc.ssl_server_credentials(
+        [(mtls.server_key.read_bytes(), mtls.server_cert.read_bytes())],
+        root_certificates=mtls.ca.read_bytes(),
+        require_client_auth=True,
+    )
+    assert server.add_secure_port(f"127.0.0.1:{port}", credentials) == port
+    server.start()
+    try:
+        yield
+    finally:
+        server.stop(grace=None)
+
+
+def test_what_answers_after_the_tee_goes_down_must_attest_again(
+    db, database_url, mtls, tee, simulated_chain_dir
+):
+    with gateway(
+        db, database_url, mtls, tee.target, payment_tee_fallback=False,
+        tee_expected_measurements=SIMULATED_MEASUREMENT.hex(),
+        tee_simulated_ark=simulated_chain_dir / "ark.pem",
+    ) as (app, http):  # fmt: skip
+        dispatcher, checker = app.state.dispatcher, app.state.tee_checker
+        assert wait_for(lambda: dispatcher.tee_trusted)
+        failed = 'result="failed"'
+        failures = metric(http, "sealpay_tee_attestation_checks_total", failed)
+        tee.kill()
+        assert wait_for(lambda: not dispatcher.tee_trusted)  # down: trust is gone
+        with impostor(mtls, int(tee.target.rpartition(":")[2])):
+            assert wait_for(lambda: metric(http, "sealpay_tee_up") == 1)
+            assert wait_for(
+                lambda: metric(http, "sealpay_tee_attestation_checks_total", failed) > failures
+            )
+            # The impostor's UNIMPLEMENTED is a failed check, not the checker's end.
+            assert dispatcher.tee_trusted is False and not checker._task.done()
+            r = http.post("/v2/agents", json={"name": "alice"})
+            assert r.status_code == 503 and r.json()["code"] == "payment_core_unavailable"
+            assert metric(http, "sealpay_tee_attested") == 0
+
+
+def wait_for(condition, timeout=20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.1)
+    return condition()

@@ -25,7 +25,7 @@ from services.key_server.jobs import CREDIT_DEPOSIT, DELIVER_CALLBACK, QUEUE, SW
 from services.key_server.jobs import service as jobs_service
 from services.key_server.jobs.runtime import WorkerRuntime
 from services.key_server.settings import KeyServerSettings, resolve_callback_secret
-from services.payment_client.factory import build_dispatcher
+from services.payment_client.factory import build_dispatcher, tee_checker
 
 log = logging.getLogger("sealpay.key_server.worker")
 
@@ -98,6 +98,9 @@ async def run_worker(settings: KeyServerSettings) -> None:
     database_url = engine.url.render_as_string(hide_password=False)
     clock = SystemClock()
     dispatcher = build_dispatcher(settings, engine, clock)
+    # Deposit credits are money: with PAYMENT_VIA_TEE they go only to a TEE that
+    # attested (TEE_EXPECTED_MEASUREMENTS), as the gateway's and billing's do.
+    checker = tee_checker(settings, dispatcher)
     callback_secret = resolve_callback_secret(
         settings.sealpay_callback_secret, settings.sealpay_env
     )
@@ -108,6 +111,8 @@ async def run_worker(settings: KeyServerSettings) -> None:
         async with httpx.AsyncClient(timeout=timeout, follow_redirects=False) as http:
             runtime = WorkerRuntime(engine, dispatcher, http, callback_secret, clock)
             app = build_job_app(settings, runtime, database_url)
+            if checker is not None:
+                checker.start()
             async with app.open_async():
                 log.info("key_server.worker.started", extra={"queue": QUEUE})
                 await app.run_worker_async(
@@ -120,5 +125,7 @@ async def run_worker(settings: KeyServerSettings) -> None:
                     delete_jobs="successful",
                 )
     finally:
+        if checker is not None:
+            await checker.stop()
         await dispatcher.close()
         engine.dispose()

@@ -70,3 +70,41 @@ def test_a_lost_answer_is_retried_and_credits_once(
         entries.assert_balanced()
     finally:
         proxy.close()
+
+
+def test_no_credit_goes_to_a_tee_that_does_not_attest(
+    key_server, core, tee, mtls, simulated_chain_dir, start_worker, wait_until
+):
+    agent = new_holder(core)
+    key_server.chain("tbtc", asset="XMR")
+    key_server.watcher()
+    address = key_server.deposit_address(agent, "tbtc").json()["address"]
+    start_worker(
+        PAYMENT_VIA_TEE="true",
+        PAYMENT_TEE_FALLBACK="false",
+        PAYMENT_TEE_TARGET=tee.target,
+        PAYMENT_TEE_CA=str(mtls.ca),
+        PAYMENT_TEE_CLIENT_CERT=str(mtls.client_cert),
+        PAYMENT_TEE_CLIENT_KEY=str(mtls.client_key),
+        TEE_EXPECTED_MEASUREMENTS="00" * 48,  # not what the (simulated) TEE measures
+        TEE_SIMULATED_ARK=str(simulated_chain_dir / "ark.pem"),
+        TEE_HEALTH_INTERVAL_SECONDS="0.2",
+    )
+    txid = key_server.txid("unattested")
+    r = key_server.post_event(key_server.event(address, 5_000, 2, txid, chain="tbtc"))
+    assert r.status_code == 200 and r.json()["confirmed"], r.text
+
+    def credit():
+        with key_server.engine.connect() as conn:
+            return conn.execute(
+                sa.text(
+                    "SELECT status, attempts, last_error FROM key_server.deposit_credits "
+                    "WHERE idempotency_key LIKE '%' || :tx || '%'"
+                ),
+                {"tx": txid},
+            ).one()
+
+    wait_until(lambda: credit().attempts >= 2, what="two refused attempts")
+    assert credit().status == "owed" and "attestation" in credit().last_error
+    assert core.balance(agent).available == 0
+    assert books(core.engine).entries == 0
