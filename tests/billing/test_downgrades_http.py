@@ -69,6 +69,21 @@ def test_immediate_downgrade_to_free_refunds_the_unused_seconds_rounded_down(bil
     books(db).assert_balanced()
 
 
+def test_immediate_must_be_a_json_boolean(billing):
+    """`immediate` decides whether money moves now: 1, "yes" or "true" are refused."""
+    agent = billing.agent(balance=10**13)
+    billing.upgraded(agent, "pro")
+    for value in (1, "yes", "true", 1.0):
+        r = billing.http.post(
+            f"/internal/agents/{agent.id}/downgrade",
+            json={"tier": "free", "immediate": value},
+            headers=billing.service,
+        )
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error"), value
+    assert billing.tier(agent)["tier"] == "pro" and billing.balance(agent) == 10**13 - PRO_XMR
+    assert billing.subscription(agent).status == "active"
+
+
 def test_back_down_from_enterprise_to_pro_refunds_only_the_enterprise_part(billing, clock):
     agent = billing.agent(balance=10**15)
     billing.upgraded(agent, "pro")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 TIER_DESCRIPTION = "free, pro or enterprise (case-insensitive)"
 
@@ -51,7 +51,7 @@ class UpgradeRequestBody(BaseModel):
 class DowngradeRequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tier: str = Field(max_length=64, description=TIER_DESCRIPTION, examples=["free"])
-    immediate: bool = Field(
+    immediate: StrictBool = Field(
         default=False,
         description="false: at the end of the paid period; true: now, refunding the unused part",
     )

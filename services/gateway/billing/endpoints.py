@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from services.gateway.auth import AuthenticatedAgent, current_agent
 from services.gateway.idempotency import IdempotencyKey
@@ -51,7 +51,7 @@ class UpgradeRequest(BaseModel):
 class DowngradeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tier: str = Field(min_length=1, max_length=32)
-    immediate: bool = Field(
+    immediate: StrictBool = Field(
         default=False, description="refund the unused part now instead of at period end"
     )
 
