@@ -39,14 +39,17 @@ def rotate_vault(
     with engine.connect() as conn:
         counts = service.rows_by_key(conn)
     total = sum(counts.values())
-    to_do = total - counts.get(vault.primary_key_id, 0)
     unknown = sum(n for key, n in counts.items() if key not in vault.key_ids)
+    to_do = total - counts.get(vault.primary_key_id, 0) - unknown
     say(
         f"vault: {total} rows; primary key {vault.primary_key_id}; "
         f"{to_do} to re-encrypt ({len(vault.key_ids) - 1} previous keys configured)"
     )
     if unknown:
-        say(f"warning: {unknown} rows are sealed by a key that is not configured")
+        say(
+            f"warning: {unknown} rows are sealed by a key that is not configured; "
+            "they are skipped (add that key to KEY_SERVER_VAULT_KEYS to re-encrypt them)"
+        )
     done = 0
     batches = 0
     while max_batches is None or batches < max_batches:
@@ -60,7 +63,10 @@ def rotate_vault(
     with engine.connect() as conn:
         counts = service.rows_by_key(conn)
     remaining = sum(n for key, n in counts.items() if key != vault.primary_key_id)
-    if remaining:
+    unknown = sum(n for key, n in counts.items() if key not in vault.key_ids)
+    if unknown:
+        say(f"{remaining} rows are not under the primary key: {unknown} under unconfigured keys")
+    elif remaining:
         say(f"{remaining} rows are not under the primary key yet; run rotate-vault again")
     else:
         say(

@@ -74,13 +74,18 @@ def rows_by_key(conn: Connection) -> dict[str, int]:
 
 
 def reseal_batch(conn: Connection, vault: Vault, batch_size: int) -> int:
-    """Re-encrypt up to `batch_size` rows not yet under the primary key; how many.
+    """Re-encrypt up to `batch_size` rows under an older configured key; how many.
 
     Each row is opened (checking it belongs to its row) and sealed again with
     the primary key. The caller commits per batch, so an interrupted rotation
-    keeps what it did and the next run carries on from there.
+    keeps what it did and the next run carries on from there. Rows under a key
+    that is not configured are left alone (nothing here can open them): they
+    must not stop every row after them from being re-encrypted.
     """
-    rows = repo.lock_rows_not_under(conn, vault.primary_key_id, batch_size)
+    older = [k for k in vault.key_ids if k != vault.primary_key_id]
+    if not older:
+        return 0
+    rows = repo.lock_rows_under(conn, older, batch_size)
     updates = []
     for row in rows:
         sealed = vault.reseal(SecretOwner(row.owner_kind, row.owner_id), row.name, row.ciphertext)
