@@ -25,6 +25,8 @@ from services.payment_tee.server.metrics import TeeMetrics
 
 log = logging.getLogger("sealpay.payment_tee.https")
 
+IO_TIMEOUT_SECONDS = 10.0
+
 
 class AttestationHttpsServer:
     def __init__(
@@ -36,12 +38,10 @@ class AttestationHttpsServer:
         attestor: Attestor,
         metrics: TeeMetrics,
     ) -> None:
-        handler = _handler(attestor, metrics)
-        self.httpd = ThreadingHTTPServer((host, port), handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(str(cert), str(key))
-        self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
+        self.httpd = _TlsHttpServer((host, port), _handler(attestor, metrics), context)
         self.port = self.httpd.server_address[1]
         self._thread = threading.Thread(
             target=self.httpd.serve_forever, name="attestation-https", daemon=True
@@ -55,9 +55,40 @@ class AttestationHttpsServer:
         self.httpd.server_close()
 
 
+class _TlsHttpServer(ThreadingHTTPServer):
+    """TLS handshakes in each connection's own thread, under a timeout.
+
+    Wrapping the listening socket would run every handshake inside accept(),
+    on the one thread that accepts: a client that connects and sends nothing
+    would stall attestation for everyone.
+    """
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        context: ssl.SSLContext,
+    ) -> None:
+        super().__init__(address, handler)
+        self.context = context
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(IO_TIMEOUT_SECONDS)
+        try:
+            tls = self.context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as exc:  # a failed or abandoned handshake
+            log.debug("attestation.https.handshake_failed", extra={"error": str(exc)[:200]})
+            return
+        try:
+            super().finish_request(tls, client_address)
+        finally:
+            tls.close()
+
+
 def _handler(attestor: Attestor, metrics: TeeMetrics) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "sealpay-payment-tee"
+        timeout = IO_TIMEOUT_SECONDS  # an idle connection holds only its own thread, briefly
 
         def do_GET(self) -> None:
             url = urlsplit(self.path)

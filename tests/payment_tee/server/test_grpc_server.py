@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import socket
 import ssl
 import subprocess
 import sys
@@ -197,6 +198,20 @@ def test_attestation_over_https_binds_the_certificate_curl_sees(tee, mtls, simul
         "mode": "simulated",
     }
     assert "sealpay_tee_attestations_total" in httpx.get(f"{url}/metrics", verify=context).text
+
+
+def test_a_silent_connection_does_not_stall_attestation(tee, mtls):
+    """Clients that connect and never start TLS hold no one else up."""
+    context = ssl.create_default_context(cafile=str(mtls.ca))
+    url = f"https://127.0.0.1:{tee.attestation_port}"
+    silent = [socket.create_connection(("127.0.0.1", tee.attestation_port)) for _ in range(3)]
+    try:
+        for _ in range(3):
+            r = httpx.get(f"{url}/healthz", verify=context, timeout=5)
+            assert r.json() == {"status": "ok", "mode": "simulated"}
+    finally:
+        for sock in silent:
+            sock.close()
 
 
 def test_the_service_refuses_to_boot_with_a_foreign_module_loaded(
