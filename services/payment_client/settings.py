@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from services.common.settings import CommonSettings
 
@@ -36,6 +36,17 @@ class PaymentClientSettings(CommonSettings):
     # payment_tee's, since both append to the same ledger.
     ledger_audit_key: str | None = None
     ledger_default_asset: str = "XMR"
+
+    @model_validator(mode="after")
+    def _attested_in_production(self) -> PaymentClientSettings:
+        """In production money goes only to a TEE that proves what it runs: the
+        measurement check cannot be left off, nor rooted in a simulated AMD key."""
+        if self.is_production and self.payment_via_tee:
+            if not self.expected_measurements():
+                raise ValueError("TEE_EXPECTED_MEASUREMENTS is required in production")
+            if self.tee_simulated_ark is not None:
+                raise ValueError("TEE_SIMULATED_ARK is for development; not allowed in production")
+        return self
 
     def expected_measurements(self) -> frozenset[bytes]:
         values = [v.strip() for v in self.tee_expected_measurements.split(",") if v.strip()]
