@@ -189,6 +189,21 @@ def test_a_delivery_fails_after_its_last_attempt(billing, receiver, start_worker
     assert len(receiver.calls) == 2  # no third attempt
 
 
+def test_a_secret_no_key_opens_fails_the_delivery_instead_of_leaving_it_pending(
+    billing, receiver, start_worker, eventually
+):
+    """The endpoint's secret is sealed by a key this worker does not have (removed too
+    early): every attempt is recorded as failed, and the last one ends the delivery."""
+    receiver.secret = register(billing, receiver.url, events=["invoice.paid"])["secret"]
+    start_worker(WEBHOOK_MAX_ATTEMPTS="2", BILLING_SECRET_KEYS=Fernet.generate_key().decode())
+    billing.upgraded(billing.agent(balance=10**13), "pro")
+    eventually(lambda: deliveries(billing, status="failed") != [], timeout=30, what="failure")
+    (delivery,) = deliveries(billing)
+    assert [a["status_code"] for a in delivery["attempt_log"]] == [None, None]
+    assert all(a["error"].startswith("signing secret unavailable") for a in delivery["attempt_log"])
+    assert receiver.calls == []  # nothing unsigned ever left
+
+
 def test_a_tampered_body_fails_verification():
     secret = "whsec_" + "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
     headers = signed_headers(secret, "evt_1", '{"a":1}', datetime.now(UTC))

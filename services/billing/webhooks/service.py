@@ -34,7 +34,7 @@ from services.billing.dbtypes import Conn
 from services.billing.errors import InvalidRequest, NotFound
 from services.billing.webhooks import repository as repo
 from services.common.clock import rfc3339
-from services.common.sealing import SecretOwner, Vault
+from services.common.sealing import SecretOwner, Vault, VaultError
 
 log = logging.getLogger("sealpay.billing.webhooks")
 
@@ -244,17 +244,8 @@ async def deliver(
                 None,
             )
         return
-    sent_at = datetime.now(UTC)
-    secret = signing_secret(vault, view.endpoint_id, view.secret, view.secret_key_id)
-    headers = signed_headers(secret, str(view.event_id), view.body, sent_at)
     started = time.perf_counter()
-    status_code: int | None = None
-    error: str | None = None
-    try:
-        response = await http.post(view.url, content=view.body.encode(), headers=headers)
-        status_code = response.status_code
-    except httpx.HTTPError as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
+    status_code, error = await _post(http, vault, view)
     elapsed_ms = int((time.perf_counter() - started) * 1000)
     ok = status_code is not None and 200 <= status_code < 300
     status = repo.SUCCEEDED if ok else (repo.FAILED if last_attempt else repo.PENDING)
@@ -281,3 +272,24 @@ async def deliver(
     )
     if not ok and not last_attempt:
         raise DeliveryFailed(f"attempt {attempt_no}: {status_code or error}")
+
+
+async def _post(
+    http: httpx.AsyncClient, vault: Vault, view: repo.DeliveryView
+) -> tuple[int | None, str | None]:
+    """(status code, error) of one signed POST. An attempt that could not even be
+    made (no configured key opens the endpoint's secret) is a failed attempt like
+    a refused connection: recorded and retried, never a delivery left pending."""
+    try:
+        secret = signing_secret(vault, view.endpoint_id, view.secret, view.secret_key_id)
+    except VaultError as exc:
+        log.error(
+            "billing.webhook.secret_unavailable", extra={"endpoint_id": str(view.endpoint_id)}
+        )
+        return None, f"signing secret unavailable: {exc}"[:500]
+    headers = signed_headers(secret, str(view.event_id), view.body, datetime.now(UTC))
+    try:
+        response = await http.post(view.url, content=view.body.encode(), headers=headers)
+    except Exception as exc:  # any transport failure (httpx.InvalidURL is no HTTPError)
+        return None, f"{type(exc).__name__}: {exc}"[:500]
+    return response.status_code, None
