@@ -238,7 +238,14 @@ downgrades = sa.Table(
     sa.Column("status", sa.Text, nullable=False),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("applied_at", TS, nullable=True),
+    # Immediate downgrades move money: the client's Idempotency-Key (NULL for
+    # downgrades made before keys were asked for), its request's fingerprint,
+    # and the answer, kept for replays.
+    sa.Column("idempotency_key", sa.Text, nullable=True),
+    sa.Column("request_hash", BYTEA, nullable=True),
+    sa.Column("response", JSONB, nullable=True),
     sa.CheckConstraint("status IN ('pending', 'applied')", name="status"),
+    sa.UniqueConstraint("agent_id", "idempotency_key"),
     sa.Index("ix_downgrades_pending", "created_at", postgresql_where=sa.text("status = 'pending'")),
 )
 

@@ -35,16 +35,38 @@ async def idempotency_key(
             "idempotency_key_required",
             "this request moves money: send an Idempotency-Key header",
         )
-    if not _KEY.match(idempotency_key):
+    return await _checked(idempotency_key)
+
+
+async def _checked(key: str) -> str:
+    if not _KEY.match(key):
         raise Problem(
             400,
             "idempotency_key_required",
             "Idempotency-Key must be 8-255 printable ASCII characters without spaces",
         )
-    return idempotency_key
+    return key
 
 
 IdempotencyKey = Annotated[str, Depends(idempotency_key)]
+
+
+async def optional_idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="8-255 printable ASCII characters; required when the request moves money.",
+        ),
+    ] = None,
+) -> str | None:
+    """For endpoints that move money only for some bodies (the service decides)."""
+    if idempotency_key is None:
+        return None
+    return await _checked(idempotency_key)
+
+
+OptionalIdempotencyKey = Annotated[str | None, Depends(optional_idempotency_key)]
 
 
 def receipt_response(result: PostingResult) -> JSONResponse:

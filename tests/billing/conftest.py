@@ -141,11 +141,17 @@ class BillingHttp:
         body: dict[str, Any] = r.json()
         return body
 
-    def downgrade(self, agent: Agent, tier: str, immediate: bool = False) -> httpx.Response:
+    def downgrade(
+        self, agent: Agent, tier: str, immediate: bool = False, key: str | None = None
+    ) -> httpx.Response:
+        """An immediate downgrade moves money: it gets a fresh Idempotency-Key unless given."""
+        if immediate and key is None:
+            key = f"down-{uuid.uuid4()}"
+        headers = {**self.service, **({"Idempotency-Key": key} if key else {})}
         return self.http.post(
             f"/internal/agents/{agent.id}/downgrade",
             json={"tier": tier, "immediate": immediate},
-            headers=self.service,
+            headers=headers,
         )
 
     def run_renewals(self, at: datetime | None = None) -> dict[str, Any]:

@@ -69,6 +69,31 @@ def test_immediate_downgrade_to_free_refunds_the_unused_seconds_rounded_down(bil
     books(db).assert_balanced()
 
 
+def test_an_immediate_downgrade_is_idempotent_under_its_key(billing, clock, db):
+    agent = billing.agent(balance=10**13)
+    billing.upgraded(agent, "pro")
+    clock.advance(timedelta(days=14))
+    r = billing.http.post(
+        f"/internal/agents/{agent.id}/downgrade",
+        json={"tier": "free", "immediate": True},
+        headers=billing.service,
+    )
+    assert (r.status_code, r.json()["code"]) == (400, "idempotency_key_required")
+    first = billing.downgrade(agent, "free", immediate=True, key="down-lost-answer")
+    assert first.status_code == 200, first.text
+    after_first = billing.balance(agent)
+    entries = books(db).entries
+    clock.advance(timedelta(hours=1))  # the retry comes later: same answer all the same
+    again = billing.downgrade(agent, "free", immediate=True, key="down-lost-answer")
+    assert again.status_code == 200 and again.json() == first.json()
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert billing.balance(agent) == after_first and books(db).entries == entries
+    reused = billing.downgrade(agent, "free", key="down-lost-answer")  # at period end instead
+    assert (reused.status_code, reused.json()["code"]) == (409, "idempotency_key_reused")
+    books(db).assert_balanced()
+
+
 def test_immediate_must_be_a_json_boolean(billing):
     """`immediate` decides whether money moves now: 1, "yes" or "true" are refused."""
     agent = billing.agent(balance=10**13)

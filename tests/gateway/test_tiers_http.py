@@ -63,15 +63,27 @@ def test_immediate_downgrade_refunds_the_unused_part_at_most(gateway, db):
         json={"tier": "pro"},
         headers={**alice.auth, "Idempotency-Key": "up-0000001"},
     )
-    r = gateway.http.post(
-        "/v2/me/downgrade", json={"tier": "free", "immediate": True}, headers=alice.auth
-    )
+    now = {"tier": "free", "immediate": True}
+    r = gateway.http.post("/v2/me/downgrade", json=now, headers=alice.auth)
+    assert (r.status_code, r.json()["code"]) == (400, "idempotency_key_required")
+    keyed = {**alice.auth, "Idempotency-Key": "down-0000001"}
+    r = gateway.http.post("/v2/me/downgrade", json=now, headers=keyed)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["effective"] == "immediate" and body["tier"] == "free"
     # Same instant as the upgrade: the whole period is unused, and never more comes back.
     assert body["refund"]["amount"] <= 193_333_333_333
-    assert gateway.balance(alice) <= 10**12
+    balance = gateway.balance(alice)
+    assert balance <= 10**12
+    # The answer was lost; the retry gets it again, and no second refund.
+    again = gateway.http.post("/v2/me/downgrade", json=now, headers=keyed)
+    assert again.status_code == 200 and again.json() == body
+    assert again.headers["idempotent-replayed"] == "true"
+    assert gateway.balance(alice) == balance
+    other = gateway.http.post(
+        "/v2/me/downgrade", json={"tier": "free", "immediate": False}, headers=keyed
+    )
+    assert (other.status_code, other.json()["code"]) == (409, "idempotency_key_reused")
     books(db).assert_balanced()
 
 

@@ -50,12 +50,34 @@ async def idempotency_key(
         Header(alias="Idempotency-Key", description="8-255 printable ASCII characters."),
     ] = None,
 ) -> str:
-    if idempotency_key is None or not _KEY.match(idempotency_key):
+    if idempotency_key is None:
         raise IdempotencyKeyRequired(
             "this request moves money: send an Idempotency-Key header of 8-255 printable "
             "ASCII characters without spaces"
         )
-    return idempotency_key
+    return await _checked_key(idempotency_key)
+
+
+async def _checked_key(key: str) -> str:
+    if not _KEY.match(key):
+        raise IdempotencyKeyRequired(
+            "Idempotency-Key must be 8-255 printable ASCII characters without spaces"
+        )
+    return key
+
+
+async def optional_idempotency_key(
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="8-255 printable ASCII characters; required when the request moves money.",
+        ),
+    ] = None,
+) -> str | None:
+    if idempotency_key is None:
+        return None
+    return await _checked_key(idempotency_key)
 
 
 @router.get(
@@ -116,13 +138,18 @@ async def upgrade(
     "/downgrade",
     response_model=DowngradeOut,
     responses=problem_responses(401, 404, 409, 422, 503),
-    summary="Downgrade at period end (default) or now with a refund of the unused part",
+    summary="Downgrade at period end (default) or now with a refund of the unused part; "
+    "an immediate one needs an Idempotency-Key",
 )
 async def downgrade(
-    agent_id: uuid.UUID, body: DowngradeRequestBody, request: Request
+    agent_id: uuid.UUID,
+    body: DowngradeRequestBody,
+    request: Request,
+    key: Annotated[str | None, Depends(optional_idempotency_key)],
 ) -> JSONResponse:
-    result = await service.downgrade(_billing(request), agent_id, body.tier, body.immediate)
-    return JSONResponse(result)
+    result = await service.downgrade(_billing(request), agent_id, body.tier, body.immediate, key)
+    headers = {REPLAYED_HEADER: "true"} if result.replayed else {}
+    return JSONResponse(result.body, headers=headers)
 
 
 @router.post(

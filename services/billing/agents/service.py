@@ -27,6 +27,7 @@ from services.billing.dbtypes import Conn
 from services.billing.downgrades import repository as downgrades_repo
 from services.billing.downgrades import service as downgrades
 from services.billing.errors import (
+    IdempotencyKeyRequired,
     IdempotencyKeyReused,
     IntentAbandoned,
     KeyServerRefused,
@@ -60,7 +61,7 @@ UPGRADES = Counter(
 )
 DOWNGRADES = Counter(
     "sealpay_billing_downgrades_total",
-    "Downgrades by when they take effect (period_end, immediate).",
+    "Downgrades by when they take effect (period_end, immediate), or replayed.",
     ["effective"],
 )
 
@@ -273,12 +274,43 @@ async def record_upgrade_intent(
 # --- downgrades ----------------------------------------------------------------------------
 
 
-async def downgrade(b: Billing, agent_id: uuid.UUID, label: str, immediate: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DowngradeResult:
+    body: dict[str, Any]
+    replayed: bool = False
+
+
+def downgrade_hash(code: str, immediate: bool) -> bytes:
+    """The fingerprint of a downgrade request, to tell a replay from a reused key."""
+    canonical = json.dumps({"tier": code, "immediate": immediate}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+async def downgrade(
+    b: Billing, agent_id: uuid.UUID, label: str, immediate: bool, key: str | None = None
+) -> DowngradeResult:
+    """Schedule a downgrade at period end, or make it now with refunds.
+
+    An immediate downgrade moves money, so it needs the client's Idempotency-Key:
+    a retry after a lost answer gets the first answer again (the refunds were
+    posted once), not `not_a_downgrade`. A scheduled one moves nothing and can
+    simply be asked for again.
+    """
     code = tier_code(label)
+    if immediate and key is None:
+        raise IdempotencyKeyRequired(
+            "an immediate downgrade refunds money: send an Idempotency-Key header of 8-255 "
+            "printable ASCII characters without spaces"
+        )
+    fingerprint = downgrade_hash(code, immediate)
     usage = await b.dispatcher.usage(agent_id)
     async with b.db.agent_session(agent_id) as conn:
         assert conn is not None
-        await settle_pending(b, conn, agent_id)
+        await settle_pending(b, conn, agent_id)  # a crashed one under this key completes here
+        if key is not None:
+            replay = await _downgrade_replay(b, conn, agent_id, key, fingerprint)
+            if replay is not None:
+                return replay
         now = b.clock.now()
         async with conn.transaction():
             state = await _state(conn, agent_id, usage)
@@ -291,13 +323,37 @@ async def downgrade(b: Billing, agent_id: uuid.UUID, label: str, immediate: bool
                 )
             live = state.live
             if live is None or live.status == subs_repo.PAST_DUE:
-                return await _downgrade_now_without_refund(b, conn, agent_id, usage, live, target)
+                body = await _downgrade_now_without_refund(b, conn, agent_id, usage, live, target)
+                return DowngradeResult(body)
             if not immediate:
                 await downgrades.schedule_at_period_end(b, conn, live, target, now)
-                return _downgrade_body(target.code, "period_end", rfc3339(live.current_period_end))
-            pending = await downgrades.start_immediate(conn, live, target, now)
-        refund = await downgrades.complete_immediate(b, conn, pending)
-    return _downgrade_body(target.code, "immediate", rfc3339(now), refund)
+                end = rfc3339(live.current_period_end)
+                return DowngradeResult(_downgrade_body(target.code, "period_end", end))
+            pending = await downgrades.start_immediate(
+                conn, live, target, now, key=key, fingerprint=fingerprint
+            )
+        body = await downgrades.complete_immediate(b, conn, pending)
+    DOWNGRADES.labels("immediate").inc()
+    return DowngradeResult(body)
+
+
+async def _downgrade_replay(
+    b: Billing, conn: Conn, agent_id: uuid.UUID, key: str, fingerprint: bytes
+) -> DowngradeResult | None:
+    async with conn.transaction():
+        earlier = await downgrades_repo.get_by_key(conn, agent_id, key)
+    if earlier is None:
+        return None
+    if earlier.request_hash != fingerprint:
+        raise IdempotencyKeyReused(
+            "this Idempotency-Key was used for a different downgrade request",
+            downgrade_id=str(earlier.id),
+        )
+    body = earlier.response
+    if body is None:  # still pending (settle_pending normally finishes it first)
+        body = await downgrades.complete_immediate(b, conn, earlier)
+    DOWNGRADES.labels("replayed").inc()
+    return DowngradeResult(body, replayed=True)
 
 
 async def _downgrade_now_without_refund(

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
 
 from services.billing.dbtypes import Conn, columns, insert_sql, params, update_sql
 
@@ -26,6 +27,9 @@ class Downgrade:
     status: str
     created_at: datetime
     applied_at: datetime | None
+    idempotency_key: str | None = None
+    request_hash: bytes | None = None
+    response: dict[str, Any] | None = None  # the answer, once applied (for replays)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,16 @@ async def get_downgrade(conn: Conn, downgrade_id: uuid.UUID) -> Downgrade | None
         return await cur.fetchone()
 
 
+async def get_by_key(conn: Conn, agent_id: uuid.UUID, key: str) -> Downgrade | None:
+    async with conn.cursor(row_factory=class_row(Downgrade)) as cur:
+        await cur.execute(
+            f"SELECT {', '.join(columns(Downgrade))} FROM billing.downgrades "
+            "WHERE agent_id = %s AND idempotency_key = %s",
+            (agent_id, key),
+        )
+        return await cur.fetchone()
+
+
 async def pending_downgrades(conn: Conn, agent_id: uuid.UUID) -> list[Downgrade]:
     async with conn.cursor(row_factory=class_row(Downgrade)) as cur:
         await cur.execute(
@@ -84,8 +98,11 @@ async def update_refund(conn: Conn, refund: Refund) -> None:
     await conn.execute(update_sql("billing.refunds", Refund), params(refund))
 
 
-async def mark_applied(conn: Conn, downgrade_id: uuid.UUID, now: datetime) -> None:
+async def mark_applied(
+    conn: Conn, downgrade_id: uuid.UUID, now: datetime, response: dict[str, Any]
+) -> None:
     await conn.execute(
-        "UPDATE billing.downgrades SET status = 'applied', applied_at = %s WHERE id = %s",
-        (now, downgrade_id),
+        "UPDATE billing.downgrades SET status = 'applied', applied_at = %s, response = %s "
+        "WHERE id = %s",
+        (now, Jsonb(response), downgrade_id),
     )

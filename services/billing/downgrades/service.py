@@ -90,8 +90,17 @@ def refund_shares(layers: list[Invoice], level: int, now: datetime) -> list[Refu
     return shares
 
 
-async def start_immediate(conn: Conn, sub: Subscription, target: Plan, now: datetime) -> Downgrade:
-    """Phase 1: record the downgrade and its refunds (amounts fixed) before posting any."""
+async def start_immediate(
+    conn: Conn,
+    sub: Subscription,
+    target: Plan,
+    now: datetime,
+    *,
+    key: str | None = None,
+    fingerprint: bytes | None = None,
+) -> Downgrade:
+    """Phase 1: record the downgrade and its refunds (amounts fixed) before posting any,
+    under the client's Idempotency-Key: a retry finds it instead of starting another."""
     layers = await invoices_repo.paid_in_cycle(conn, sub.id, sub.cycle)
     shares = refund_shares(layers, target_level(target, sub), now)
     downgrade = Downgrade(
@@ -103,6 +112,8 @@ async def start_immediate(conn: Conn, sub: Subscription, target: Plan, now: date
         status=repo.PENDING,
         created_at=now,
         applied_at=None,
+        idempotency_key=key,
+        request_hash=fingerprint,
     )
     refunds = [
         Refund(
@@ -155,8 +166,9 @@ def refund_command(refund: Refund, charge_id: uuid.UUID) -> RefundCommand:
     )
 
 
-async def complete_immediate(b: Billing, conn: Conn, downgrade: Downgrade) -> dict[str, Any] | None:
-    """Phase 2: post the refunds (idempotent), then apply. Returns the refund summary."""
+async def complete_immediate(b: Billing, conn: Conn, downgrade: Downgrade) -> dict[str, Any]:
+    """Phase 2: post the refunds (idempotent), then apply. Returns the answer (also
+    kept on the downgrade, so a replay of the request gets it again)."""
     async with conn.transaction():
         refunds = await repo.refunds_of(conn, downgrade.id)
         paid = {r.invoice_id: await invoices_repo.get(conn, r.invoice_id) for r in refunds}
@@ -168,9 +180,9 @@ async def complete_immediate(b: Billing, conn: Conn, downgrade: Downgrade) -> di
         result = await b.dispatcher.refund(refund_command(refund, invoice.charge_id))
         receipts[refund.id] = result.receipt.to_wire()
     async with conn.transaction():
-        summary = await _apply(b, conn, downgrade, refunds, receipts)
+        body = await _apply(b, conn, downgrade, refunds, receipts)
         await customers.push_tier(b, downgrade.agent_id, downgrade.to_plan_code)
-    return summary
+    return body
 
 
 async def _apply(
@@ -179,7 +191,7 @@ async def _apply(
     downgrade: Downgrade,
     refunds: list[Refund],
     receipts: dict[uuid.UUID, dict[str, Any]],
-) -> dict[str, Any] | None:
+) -> dict[str, Any]:
     now = b.clock.now()
     for refund in refunds:
         invoice = await invoices_repo.get(conn, refund.invoice_id)
@@ -224,8 +236,14 @@ async def _apply(
         at=now,
         subscription_id=sub.id,
     )
-    await repo.mark_applied(conn, downgrade.id, now)
-    return refund_summary(refunds, receipts)
+    body = {
+        "tier": downgrade.to_plan_code,
+        "effective": "immediate",
+        "effective_at": rfc3339(downgrade.created_at),
+        "refund": refund_summary(refunds, receipts),
+    }
+    await repo.mark_applied(conn, downgrade.id, now, body)
+    return body
 
 
 def refund_summary(

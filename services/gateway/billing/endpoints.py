@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from services.gateway.auth import AuthenticatedAgent, current_agent
-from services.gateway.idempotency import IdempotencyKey
+from services.gateway.idempotency import IdempotencyKey, OptionalIdempotencyKey
 from services.gateway.openapi import problem_responses
 
 router = APIRouter(prefix="/v2/me", tags=["tiers"])
@@ -110,11 +110,17 @@ async def upgrade(
 
 @router.post(
     "/downgrade",
-    responses=problem_responses(401, 409, 422, 503),
-    summary="Downgrade at period end (default) or immediately with a prorated refund",
+    responses=problem_responses(400, 401, 409, 422, 503),
+    summary="Downgrade at period end (default) or immediately with a prorated refund "
+    "(immediate needs an Idempotency-Key; a replay returns the first answer)",
 )
-async def downgrade(body: DowngradeRequest, agent: Agent, request: Request) -> JSONResponse:
+async def downgrade(
+    body: DowngradeRequest, agent: Agent, key: OptionalIdempotencyKey, request: Request
+) -> JSONResponse:
     result, headers = await request.app.state.billing.call(
-        "POST", f"/internal/agents/{agent.agent_id}/downgrade", json=body.model_dump()
+        "POST",
+        f"/internal/agents/{agent.agent_id}/downgrade",
+        json=body.model_dump(),
+        headers={"Idempotency-Key": key} if key is not None else None,
     )
     return _json(result, 200, headers)
