@@ -39,6 +39,8 @@ from sealpay.tee import TeeVerifier, parse_measurements
 MAX_AMOUNT: Final = 2**53 - 1
 """The largest amount the API accepts: it survives JSON and canonicalises exactly."""
 MAIN_ACCOUNT: Final = "main"
+HUB_ROUTING: Final = "hub_routing"  # receipt kinds, as the payment core writes them
+INTERNAL_TRANSFER: Final = "internal_transfer"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
 _IDEMPOTENCY_KEY: Final = re.compile(r"[\x21-\x7e]{8,255}")
 _PROBLEM_JSON: Final = "application/problem+json"
@@ -168,7 +170,19 @@ class SealpayClient:
             body["memo"] = memo
         key = _idempotency_key(idempotency_key)
         receipt = self._post_money("/v2/payments/hub-routing", body, "agent", key)
-        _expect(receipt, key, amount=amount, memo=memo, from_account=MAIN_ACCOUNT)
+        # Receipts name the payee by id: paid by id, the payee is checked too.
+        payee_id = _as_uuid(to_agent)
+        payee = {"to": str(payee_id)} if payee_id is not None else {}
+        _expect(
+            receipt,
+            key,
+            amount=amount,
+            memo=memo,
+            kind=HUB_ROUTING,
+            from_account=MAIN_ACCOUNT,
+            to_account=MAIN_ACCOUNT,
+            **payee,
+        )
         return receipt
 
     def internal_transfer(
@@ -191,7 +205,13 @@ class SealpayClient:
         key = _idempotency_key(idempotency_key)
         receipt = self._post_money("/v2/payments/internal-transfer", body, "agent", key)
         _expect(
-            receipt, key, amount=amount, memo=memo, from_account=from_account, to_account=to_account
+            receipt,
+            key,
+            amount=amount,
+            memo=memo,
+            kind=INTERNAL_TRANSFER,
+            from_account=from_account,
+            to_account=to_account,
         )
         return receipt
 
@@ -226,8 +246,15 @@ class SealpayClient:
     def payment(self, payment_id: str | uuid.UUID) -> Receipt:
         """One receipt; only its payer and payee may read it (others get ``NotFound``)."""
         self._require_attestation()
-        response = self._send("GET", f"/v2/payments/{uuid.UUID(str(payment_id))}", "agent")
-        return self._receipt(self._json_object(response), replayed=False)
+        wanted = str(uuid.UUID(str(payment_id)))
+        response = self._send("GET", f"/v2/payments/{wanted}", "agent")
+        receipt = self._receipt(self._json_object(response), replayed=False)
+        if receipt.payment_id != wanted:  # another (validly signed) payment is not this one
+            raise ReceiptMismatchError(
+                f"asked for payment {wanted}, got a receipt for {receipt.payment_id}",
+                receipt=receipt,
+            )
+        return receipt
 
     # Operator ---------------------------------------------------------------
 
@@ -414,15 +441,23 @@ def _mapping(value: object) -> Mapping[str, Any]:
     return value
 
 
+def _as_uuid(value: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value)
+    except (ValueError, AttributeError, TypeError):
+        return None
+
+
 def _expect(
-    receipt: Receipt, idempotency_key: str, *, amount: int, memo: str | None, **accounts: str
+    receipt: Receipt, idempotency_key: str, *, amount: int, memo: str | None, **fields: str
 ) -> None:
     """A correctly signed receipt must still describe the request that was sent.
 
-    Catches a relay (proxy, compromised gateway) that changed the amount,
-    memo or accounts before the payment core signed what it was given.
+    Catches a relay (proxy, compromised gateway) that changed the amount, memo,
+    kind, accounts or (paid by id) payee before the payment core signed what it
+    was given.
     """
-    wanted: dict[str, object] = {"amount": amount, "memo": memo, **accounts}
+    wanted: dict[str, object] = {"amount": amount, "memo": memo, **fields}
     got = {name: getattr(receipt, name) for name in wanted}
     if got != wanted:
         differing = sorted(name for name in wanted if got[name] != wanted[name])

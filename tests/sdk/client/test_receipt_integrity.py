@@ -6,6 +6,7 @@ or answers, as a man in the middle (or a broken proxy) would.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import httpx
@@ -93,6 +94,69 @@ def test_a_relay_that_changes_the_amount_is_caught_by_the_receipt(party, relay):
 
     assert caught.value.receipt.amount == 9_000
     assert caught.value.idempotency_key == "small-payment-001"
+
+
+def test_a_relay_that_changes_the_payee_is_caught_when_paying_by_id(party, relay):
+    alice, bob = party("alice", 100_000), party("bob")
+    mallory = party("mallory")
+
+    def redirect(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        if path.endswith("/hub-routing"):
+            return {**body, "to_agent": mallory.registration.agent_id}
+        return body
+
+    redirecting = alice.connect(transport=relay(edit_request=redirect))
+    with pytest.raises(ReceiptMismatchError, match=r"\(to\)") as caught:
+        redirecting.pay(bob.registration.agent_id, 1_000, idempotency_key="pay-bob-by-id-01")
+    assert caught.value.receipt.to == mallory.registration.agent_id
+
+
+def test_a_relay_that_turns_a_payment_into_another_kind_is_caught(party, relay):
+    alice = party("alice", 100_000)
+    party("bob")
+    alice.client.open_account("savings")
+
+    def to_savings(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The same amount, but sent to the caller's own savings: a different payment."""
+        if path.endswith("/hub-routing"):
+            return {"from_account": "main", "to_account": "savings", "amount": body["amount"]}
+        return body
+
+    def reroute(request: httpx.Request) -> httpx.Response | None:
+        if not request.url.path.endswith("/hub-routing"):
+            return None
+        body = to_savings(request.url.path, json.loads(request.content))
+        moved = httpx.Request(
+            "POST",
+            request.url.copy_with(path="/v2/payments/internal-transfer"),
+            headers=[(k, v) for k, v in request.headers.items() if k.lower() != "content-length"],
+            json=body,
+        )
+        return inner.handle_request(moved)
+
+    inner = httpx.HTTPTransport()
+    try:
+        with pytest.raises(ReceiptMismatchError, match="kind") as caught:
+            alice.connect(transport=relay(answer=reroute)).pay(
+                "bob", 1_000, idempotency_key="pay-bob-not-me-01"
+            )
+    finally:
+        inner.close()
+    assert caught.value.receipt.kind == "internal_transfer"
+
+
+def test_a_lookup_answered_with_another_payment_is_refused(party, relay):
+    alice, _ = party("alice", 100_000), party("bob")
+    first = alice.client.pay("bob", 1_000)
+    second = alice.client.pay("bob", 2_000)
+
+    def swap(path: str, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(second.wire) if path.endswith(first.payment_id) else body
+
+    with pytest.raises(ReceiptMismatchError, match=first.payment_id) as caught:
+        alice.connect(transport=relay(edit_response=swap)).payment(first.payment_id)
+    assert caught.value.receipt == second
+    assert alice.client.payment(first.payment_id) == first
 
 
 def _answer(
