@@ -35,10 +35,10 @@ async def idempotency_key(
             "idempotency_key_required",
             "this request moves money: send an Idempotency-Key header",
         )
-    return await _checked(idempotency_key)
+    return _checked(idempotency_key)
 
 
-async def _checked(key: str) -> str:
+def _checked(key: str) -> str:
     if not _KEY.match(key):
         raise Problem(
             400,
@@ -63,7 +63,7 @@ async def optional_idempotency_key(
     """For endpoints that move money only for some bodies (the service decides)."""
     if idempotency_key is None:
         return None
-    return await _checked(idempotency_key)
+    return _checked(idempotency_key)
 
 
 OptionalIdempotencyKey = Annotated[str | None, Depends(optional_idempotency_key)]

@@ -55,10 +55,10 @@ async def idempotency_key(
             "this request moves money: send an Idempotency-Key header of 8-255 printable "
             "ASCII characters without spaces"
         )
-    return await _checked_key(idempotency_key)
+    return _checked_key(idempotency_key)
 
 
-async def _checked_key(key: str) -> str:
+def _checked_key(key: str) -> str:
     if not _KEY.match(key):
         raise IdempotencyKeyRequired(
             "Idempotency-Key must be 8-255 printable ASCII characters without spaces"
@@ -77,7 +77,7 @@ async def optional_idempotency_key(
 ) -> str | None:
     if idempotency_key is None:
         return None
-    return await _checked_key(idempotency_key)
+    return _checked_key(idempotency_key)
 
 
 @router.get(
@@ -137,7 +137,7 @@ async def upgrade(
 @router.post(
     "/downgrade",
     response_model=DowngradeOut,
-    responses=problem_responses(401, 404, 409, 422, 503),
+    responses=problem_responses(400, 401, 404, 409, 422, 503),
     summary="Downgrade at period end (default) or now with a refund of the unused part; "
     "an immediate one needs an Idempotency-Key",
 )
