@@ -46,6 +46,7 @@ _CORE_TO_HTTP: dict[str, tuple[int, str]] = {
     "account_exists": (409, "account_exists"),
     "idempotency_key_reused": (409, "idempotency_key_reused"),
     "refund_exceeds_charge": (409, "refund_exceeds_charge"),
+    "charge_cancelled": (409, "charge_cancelled"),
     "tier_limit_reached": (429, "tier_limit_reached"),
     "unknown_holder": (404, "not_found"),
     "not_found": (404, "not_found"),

@@ -13,13 +13,14 @@ import uuid
 from typing import Protocol
 
 from services.payment_tee.core.commands import (
+    CancelChargeCommand,
     ChargeCommand,
     CreditCommand,
     RefundCommand,
     TransferCommand,
 )
 from services.payment_tee.core.history import ReceiptPage
-from services.payment_tee.core.ledger import PostingResult
+from services.payment_tee.core.ledger import ChargeCancellation, PostingResult
 from services.payment_tee.core.receipts import Receipt
 from services.payment_tee.core.records import AccountBalance, Balance, Holder, Usage
 from services.payment_tee.core.tiers import Tier
@@ -33,6 +34,8 @@ class PaymentDispatcher(Protocol):
     async def credit(self, cmd: CreditCommand) -> PostingResult: ...
 
     async def charge(self, cmd: ChargeCommand) -> PostingResult: ...
+
+    async def cancel_charge(self, cmd: CancelChargeCommand) -> ChargeCancellation: ...
 
     async def refund(self, cmd: RefundCommand) -> PostingResult: ...
 

@@ -19,13 +19,14 @@ from services.common.errors import ConfigError
 from services.payment_client.errors import TeeUnavailable
 from services.payment_tee import wire
 from services.payment_tee.core.commands import (
+    CancelChargeCommand,
     ChargeCommand,
     CreditCommand,
     RefundCommand,
     TransferCommand,
 )
 from services.payment_tee.core.history import ReceiptPage
-from services.payment_tee.core.ledger import PostingResult
+from services.payment_tee.core.ledger import ChargeCancellation, PostingResult
 from services.payment_tee.core.receipts import Receipt
 from services.payment_tee.core.records import AccountBalance, Balance, Holder, Usage
 from services.payment_tee.core.tiers import Tier
@@ -113,6 +114,10 @@ class GrpcDispatcher:
     async def charge(self, cmd: ChargeCommand) -> PostingResult:
         reply = await self._rpc("payments", "Charge", wire.charge_to_pb(cmd))
         return wire.posting_from_pb(reply)
+
+    async def cancel_charge(self, cmd: CancelChargeCommand) -> ChargeCancellation:
+        reply = await self._rpc("payments", "CancelCharge", wire.cancel_charge_to_pb(cmd))
+        return wire.cancellation_from_pb(reply)
 
     async def refund(self, cmd: RefundCommand) -> PostingResult:
         reply = await self._rpc("payments", "Refund", wire.refund_to_pb(cmd))

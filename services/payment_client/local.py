@@ -16,8 +16,9 @@ from sqlalchemy import Engine
 
 from services.common.clock import Clock
 from services.payment_tee.core.api import PaymentCore
-from services.payment_tee.core.charges import PostCharge, PostRefund
+from services.payment_tee.core.charges import CancelCharge, PostCharge, PostRefund
 from services.payment_tee.core.commands import (
+    CancelChargeCommand,
     ChargeCommand,
     CreditCommand,
     RefundCommand,
@@ -27,7 +28,7 @@ from services.payment_tee.core.credits import CreditAccount
 from services.payment_tee.core.engine import Operation
 from services.payment_tee.core.history import ReceiptPage
 from services.payment_tee.core.holders import SetTier
-from services.payment_tee.core.ledger import PostingContext, PostingResult
+from services.payment_tee.core.ledger import ChargeCancellation, PostingContext, PostingResult
 from services.payment_tee.core.receipts import Receipt, ReceiptSigner
 from services.payment_tee.core.records import AccountBalance, Balance, Holder, Usage
 from services.payment_tee.core.tiers import Tier
@@ -73,6 +74,10 @@ class LocalDispatcher:
 
     async def charge(self, cmd: ChargeCommand) -> PostingResult:
         result: PostingResult = await self._post(PostCharge(cmd))
+        return result
+
+    async def cancel_charge(self, cmd: CancelChargeCommand) -> ChargeCancellation:
+        result: ChargeCancellation = await self._post(CancelCharge(cmd))
         return result
 
     async def refund(self, cmd: RefundCommand) -> PostingResult:

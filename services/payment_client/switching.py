@@ -27,6 +27,7 @@ from services.payment_client.errors import PaymentCoreUnavailable, TeeUnavailabl
 from services.payment_client.grpc_client import GrpcDispatcher
 from services.payment_client.local import LocalDispatcher
 from services.payment_tee.core.commands import (
+    CancelChargeCommand,
     ChargeCommand,
     CreditCommand,
     RefundCommand,
@@ -34,7 +35,7 @@ from services.payment_tee.core.commands import (
 )
 from services.payment_tee.core.errors import PaymentError
 from services.payment_tee.core.history import ReceiptPage
-from services.payment_tee.core.ledger import PostingResult
+from services.payment_tee.core.ledger import ChargeCancellation, PostingResult
 from services.payment_tee.core.receipts import Receipt
 from services.payment_tee.core.records import AccountBalance, Balance, Holder, Usage
 from services.payment_tee.core.tiers import Tier
@@ -102,6 +103,9 @@ class SwitchingDispatcher:
 
     async def charge(self, cmd: ChargeCommand) -> PostingResult:
         return await self._dispatch("Charge", lambda d: d.charge(cmd))
+
+    async def cancel_charge(self, cmd: CancelChargeCommand) -> ChargeCancellation:
+        return await self._dispatch("CancelCharge", lambda d: d.cancel_charge(cmd))
 
     async def refund(self, cmd: RefundCommand) -> PostingResult:
         return await self._dispatch("Refund", lambda d: d.refund(cmd))

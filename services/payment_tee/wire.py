@@ -18,6 +18,7 @@ import grpc
 from services.common.clock import parse_rfc3339, rfc3339
 from services.payment_tee.core import errors
 from services.payment_tee.core.commands import (
+    CancelChargeCommand,
     ChargeCommand,
     CreditCommand,
     RefundCommand,
@@ -25,7 +26,7 @@ from services.payment_tee.core.commands import (
     TransferKind,
 )
 from services.payment_tee.core.history import ReceiptPage
-from services.payment_tee.core.ledger import PostingResult
+from services.payment_tee.core.ledger import ChargeCancellation, PostingResult
 from services.payment_tee.core.receipts import Receipt
 from services.payment_tee.core.records import AccountBalance, AccountRef, Balance, Holder, Usage
 from services.payment_tee.core.tiers import Tier, parse_tier
@@ -51,6 +52,7 @@ _STATUS_BY_CODE = {
     "insufficient_funds": grpc.StatusCode.FAILED_PRECONDITION,
     "tier_limit_reached": grpc.StatusCode.FAILED_PRECONDITION,
     "refund_exceeds_charge": grpc.StatusCode.FAILED_PRECONDITION,
+    "charge_cancelled": grpc.StatusCode.FAILED_PRECONDITION,
     "idempotency_key_reused": grpc.StatusCode.ALREADY_EXISTS,
     "account_exists": grpc.StatusCode.ALREADY_EXISTS,
     "unknown_account": grpc.StatusCode.NOT_FOUND,
@@ -201,6 +203,24 @@ def refund_from_pb(msg: pb.RefundRequest) -> RefundCommand:
     )
 
 
+def cancel_charge_to_pb(cmd: CancelChargeCommand) -> pb.CancelChargeRequest:
+    return pb.CancelChargeRequest(
+        account=account_to_pb(cmd.account),
+        idempotency_key=cmd.idempotency_key,
+        scope=cmd.scope,
+        actor=cmd.actor,
+    )
+
+
+def cancel_charge_from_pb(msg: pb.CancelChargeRequest) -> CancelChargeCommand:
+    return CancelChargeCommand(
+        account=account_from_pb(msg.account),
+        idempotency_key=msg.idempotency_key,
+        scope=msg.scope,
+        actor=msg.actor,
+    )
+
+
 def tier_from_pb(label: str) -> Tier:
     return parse_tier(label)
 
@@ -273,6 +293,20 @@ def posting_to_pb(result: PostingResult) -> pb.PostingReply:
 
 def posting_from_pb(msg: pb.PostingReply) -> PostingResult:
     return PostingResult(receipt_from_pb(msg.receipt), replayed=msg.replayed)
+
+
+def cancellation_to_pb(c: ChargeCancellation) -> pb.CancelChargeReply:
+    receipt = receipt_to_pb(c.receipt) if c.receipt is not None else None
+    return pb.CancelChargeReply(cancelled=c.cancelled, receipt=receipt)
+
+
+def cancellation_from_pb(m: pb.CancelChargeReply) -> ChargeCancellation:
+    if m.cancelled == m.HasField("receipt"):
+        # Either answer alone is meaningful; both or neither is a broken server.
+        raise ValueError("a CancelCharge reply must carry a receipt exactly when not cancelled")
+    return ChargeCancellation(
+        cancelled=m.cancelled, receipt=receipt_from_pb(m.receipt) if not m.cancelled else None
+    )
 
 
 def holder_to_pb(h: Holder) -> pb.HolderReply:

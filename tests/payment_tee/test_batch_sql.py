@@ -70,6 +70,7 @@ def test_batch_statements_look_rows_up_by_key_never_by_scanning(db, core):
                 "month": lit.day(date(2026, 3, 1)),
                 "keys": lit.text(json.dumps([{"scope": "s", "key": "k"}])),
                 "charges": owner,
+                "cancel_keys": lit.text(json.dumps([{"scope": "s", "key": "k"}])),
             },
         ),
         "write": _explain(
@@ -87,6 +88,7 @@ def test_batch_statements_look_rows_up_by_key_never_by_scanning(db, core):
                 "now": lit.instant(datetime(2026, 3, 1, tzinfo=UTC)),
                 "tier_owners": owner,
                 "tiers": lit.word_array(["pro"]),
+                "cancelled": "'[]'",
             },
         ),
     }

@@ -5,10 +5,18 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from support.factories import books, main, make_core, new_holder
+import sqlalchemy as sa
+from support.factories import AUDIT_KEY, books, main, make_core, new_holder
 
-from services.payment_tee.core.commands import ChargeCommand, RefundCommand
-from services.payment_tee.core.errors import InsufficientFunds, ReceiptNotFound, RefundExceedsCharge
+from services.payment_tee.core.audit import verify_audit_chain
+from services.payment_tee.core.commands import CancelChargeCommand, ChargeCommand, RefundCommand
+from services.payment_tee.core.errors import (
+    ChargeCancelled,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    ReceiptNotFound,
+    RefundExceedsCharge,
+)
 
 
 def charge(core, owner, amount, key=None):
@@ -76,6 +84,85 @@ def test_concurrent_refunds_never_exceed_the_charge(db):
             results = list(pool.map(attempt, range(9)))
         assert sum(r is not None for r in results) == 3  # 3 x 300 <= 1000 < 4 x 300
         assert cores[0].balance(alice).available == 9_900
+        books(db).assert_balanced()
+    finally:
+        for co in cores:
+            co.close()
+
+
+def cancel(core, owner, key):
+    return core.cancel_charge(CancelChargeCommand(main(owner), key, "billing", "billing"))
+
+
+def test_cancelling_a_charge_that_never_posted_refuses_it_forever(db, core):
+    alice = new_holder(core, balance=10_000)
+    first = cancel(core, alice, "renewal-2026-04")
+    assert (first.cancelled, first.receipt) == (True, None)
+    assert cancel(core, alice, "renewal-2026-04") == first  # cancelling again says the same
+    with pytest.raises(ChargeCancelled):
+        charge(core, alice, 500, key="renewal-2026-04")
+    assert core.balance(alice).available == 10_000
+    with db.connect() as conn:
+        rows = conn.execute(
+            sa.text("SELECT idempotency_key, actor FROM ledger.cancelled_charges")
+        ).all()
+        actions = conn.execute(
+            sa.text("SELECT action FROM ledger.audit_log WHERE action = 'charge.cancelled'")
+        ).all()
+    assert rows == [("renewal-2026-04", "billing")]
+    assert len(actions) == 1  # the second cancel wrote nothing
+    with db.connect() as conn:
+        assert verify_audit_chain(conn, AUDIT_KEY).ok
+    books(db).assert_balanced()
+
+
+def test_cancelling_a_charge_that_posted_answers_with_its_receipt(db, core):
+    alice = new_holder(core, balance=10_000)
+    posted = charge(core, alice, 700, key="renewal-2026-05").receipt
+    found = cancel(core, alice, "renewal-2026-05")
+    assert (found.cancelled, found.receipt) == (False, posted)
+    # the charge stands and can still be replayed; nothing was cancelled
+    again = charge(core, alice, 700, key="renewal-2026-05")
+    assert again.replayed and again.receipt == posted
+    assert core.balance(alice).available == 9_300
+    books(db).assert_balanced()
+
+
+def test_a_key_used_by_another_kind_of_posting_is_not_a_charge_to_cancel(db, core):
+    alice = new_holder(core, balance=10_000)
+    posted = charge(core, alice, 700, key="renewal-2026-06").receipt
+    refund(core, posted.payment_id, 100, key="refund-2026-06")
+    with pytest.raises(IdempotencyKeyReused):
+        cancel(core, alice, "refund-2026-06")
+
+
+def test_charge_racing_its_cancellation_either_posts_and_is_reported_or_never_posts(db):
+    cores = [make_core(db) for _ in range(2)]
+    try:
+        for _ in range(20):
+            owner = new_holder(cores[0], balance=1_000)
+            key = f"race-{owner}"
+            start = threading.Barrier(2)
+
+            def do_charge(owner=owner, key=key, start=start):
+                start.wait()
+                try:
+                    return charge(cores[0], owner, 100, key=key).receipt
+                except ChargeCancelled:
+                    return None
+
+            def do_cancel(owner=owner, key=key, start=start):
+                start.wait()
+                return cancel(cores[1], owner, key)
+
+            with ThreadPoolExecutor(2) as pool:
+                charging, cancelling = pool.submit(do_charge), pool.submit(do_cancel)
+                posted, outcome = charging.result(), cancelling.result()
+            available = cores[0].balance(owner).available
+            if outcome.cancelled:
+                assert posted is None and available == 1_000
+            else:
+                assert posted is not None and outcome.receipt == posted and available == 900
         books(db).assert_balanced()
     finally:
         for co in cores:

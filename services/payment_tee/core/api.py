@@ -24,8 +24,9 @@ from services.common.database import libpq_url
 from services.payment_tee.core import batch_repository as batch_repo
 from services.payment_tee.core import history, holders
 from services.payment_tee.core.batcher import AsyncBatcher, BatchObserver
-from services.payment_tee.core.charges import PostCharge, PostRefund
+from services.payment_tee.core.charges import CancelCharge, PostCharge, PostRefund
 from services.payment_tee.core.commands import (
+    CancelChargeCommand,
     ChargeCommand,
     CreditCommand,
     RefundCommand,
@@ -33,7 +34,7 @@ from services.payment_tee.core.commands import (
 )
 from services.payment_tee.core.credits import CreditAccount
 from services.payment_tee.core.engine import Operation, Outcome, run_batch
-from services.payment_tee.core.ledger import PostingContext, PostingResult
+from services.payment_tee.core.ledger import ChargeCancellation, PostingContext, PostingResult
 from services.payment_tee.core.platform import PlatformAccounts
 from services.payment_tee.core.receipts import Receipt
 from services.payment_tee.core.records import AccountBalance, AccountRef, Balance, Holder, Usage
@@ -160,6 +161,10 @@ class PaymentCore:
 
     def charge(self, cmd: ChargeCommand) -> PostingResult:
         result: PostingResult = self.execute(PostCharge(cmd))
+        return result
+
+    def cancel_charge(self, cmd: CancelChargeCommand) -> ChargeCancellation:
+        result: ChargeCancellation = self.execute(CancelCharge(cmd))
         return result
 
     def refund(self, cmd: RefundCommand) -> PostingResult:

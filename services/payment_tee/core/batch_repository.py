@@ -90,6 +90,7 @@ LOAD_UNDER_LOCKS = Prepared(
         ("month", "date"),
         ("keys", "json"),
         ("charges", "uuid[]"),
+        ("cancel_keys", "json"),
     ),
     """
 SELECT
@@ -122,7 +123,14 @@ SELECT
        SELECT sum(amount) AS total FROM ledger.entries
         WHERE related_entry_id = ch.id AND kind = 'refund'
      ) t
-    WHERE t.total IS NOT NULL)
+    WHERE t.total IS NOT NULL),
+  (SELECT COALESCE(json_agg(json_build_array(c.idempotency_scope, c.idempotency_key)), '[]')
+     FROM json_to_recordset(%(cancel_keys)s) AS k(scope text, key text)
+     CROSS JOIN LATERAL (
+       SELECT idempotency_scope, idempotency_key FROM ledger.cancelled_charges c
+        WHERE c.idempotency_scope = k.scope AND c.idempotency_key = k.key
+       OFFSET 0
+     ) c)
 """,
 )
 # Every write of a batch in one statement. Rows travel as one JSON document per
@@ -147,6 +155,7 @@ WRITE_BATCH = Prepared(
         ("now", "timestamptz"),
         ("tier_owners", "uuid[]"),
         ("tiers", "text[]"),
+        ("cancelled", "json"),
     ),
     """
 WITH new_entries AS (
@@ -174,6 +183,9 @@ WITH new_entries AS (
   UPDATE ledger.holders AS h SET tier = t.tier, updated_at = %(now)s
     FROM unnest(%(tier_owners)s, %(tiers)s) AS t(owner_id, tier)
    WHERE h.owner_id = t.owner_id
+), cancelled AS (
+  INSERT INTO ledger.cancelled_charges
+  SELECT * FROM json_populate_recordset(NULL::ledger.cancelled_charges, %(cancelled)s)
 )
 SELECT 1
 """,
@@ -201,6 +213,7 @@ class Loaded:
     )
     entries: list[dict[str, Any]] = field(default_factory=list)
     refunded: dict[uuid.UUID, int] = field(default_factory=dict)
+    cancelled_keys: set[tuple[str, str]] = field(default_factory=set)
 
 
 async def prepare_session(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -214,6 +227,7 @@ async def lock_and_load(
     refs: Collection[AccountRef],
     keys: Collection[tuple[str, str]],
     charge_ids: Collection[uuid.UUID],
+    cancel_keys: Collection[tuple[str, str]],
     month: date,
 ) -> Loaded:
     """One round trip: BEGIN, lock the holders (ascending owner_id), read under the locks."""
@@ -228,6 +242,7 @@ async def lock_and_load(
             "month": lit.day(month),
             "keys": lit.text(_dumps([{"scope": k[0], "key": k[1]} for k in keys])),
             "charges": lit.uuid_array(charge_ids),
+            "cancel_keys": lit.text(_dumps([{"scope": s, "key": k} for s, k in cancel_keys])),
         }
     )
     cur = await conn.execute(f"BEGIN;{lock};{load}".encode())
@@ -236,7 +251,7 @@ async def lock_and_load(
     cur.nextset()
     row = await cur.fetchone()
     assert row is not None
-    accounts, counts, entries, refunded = row
+    accounts, counts, entries, refunded, cancelled = row
     return Loaded(
         holders=holders,
         counts={uuid.UUID(k): int(v) for k, v in counts.items()},
@@ -246,6 +261,7 @@ async def lock_and_load(
         ],
         entries=[_entry_from_json(e) for e in entries],
         refunded={uuid.UUID(k): int(v) for k, v in refunded.items()},
+        cancelled_keys={(scope, key) for scope, key in cancelled},
     )
 
 
@@ -291,6 +307,7 @@ async def write_and_commit(conn: psycopg.AsyncConnection[Any], writes: Any, now:
             "now": lit.instant(now),
             "tier_owners": lit.uuid_array(writes.tiers),
             "tiers": lit.word_array(t.value for t in writes.tiers.values()),
+            "cancelled": lit.text(_dumps(writes.cancelled_charges)),
         }
     )
     await conn.execute(f"{write};COMMIT".encode())

@@ -1,10 +1,13 @@
 """Charges (an agent pays the platform: a fee, a subscription) and their refunds.
 
 A charge debits the agent account into a platform revenue account named by
-its purpose ("revenue:subscription"). A refund credits part or all of a charge
-back to the account it came from; the refunds of one charge never add up to
-more than the charge (checked with the agent's holder locked, so concurrent
-refunds cannot both pass).
+its purpose ("revenue:subscription"). A caller that no longer wants a charge
+whose outcome it does not know cancels its key (CancelCharge): the answer is
+the charge's receipt if it posted, or a cancellation that refuses any later
+charge under that key (decided under the agent's holder lock, like the charge).
+A refund credits part or all of a charge back to the account it came from;
+the refunds of one charge never add up to more than the charge (checked with
+the agent's holder locked, so concurrent refunds cannot both pass).
 """
 
 from __future__ import annotations
@@ -16,10 +19,20 @@ from typing import Any
 import psycopg
 
 from services.payment_tee.core import batch_repository as batch_repo
-from services.payment_tee.core.commands import ChargeCommand, RefundCommand
+from services.payment_tee.core.commands import (
+    CancelChargeCommand,
+    ChargeCommand,
+    RefundCommand,
+)
 from services.payment_tee.core.engine import Operation
-from services.payment_tee.core.errors import InsufficientFunds, ReceiptNotFound, RefundExceedsCharge
-from services.payment_tee.core.ledger import PostingResult
+from services.payment_tee.core.errors import (
+    ChargeCancelled,
+    IdempotencyKeyReused,
+    InsufficientFunds,
+    ReceiptNotFound,
+    RefundExceedsCharge,
+)
+from services.payment_tee.core.ledger import ChargeCancellation, PostingResult, receipt_from_row
 from services.payment_tee.core.platform import PlatformAccounts, label
 from services.payment_tee.core.records import AccountRef, Line
 from services.payment_tee.core.state import BatchState, EntryDraft
@@ -54,12 +67,17 @@ class PostCharge(Operation):
     def idempotency_keys(self) -> set[tuple[str, str]]:
         return {(self.cmd.scope, self.cmd.idempotency_key)}
 
+    def cancellable_keys(self) -> set[tuple[str, str]]:
+        return {(self.cmd.scope, self.cmd.idempotency_key)}
+
     def decide(self, state: BatchState) -> PostingResult:
         cmd = self.cmd
         fingerprint = cmd.fingerprint()
         replayed = state.replay(cmd.scope, cmd.idempotency_key, fingerprint)
         if replayed is not None:
             return replayed
+        if (cmd.scope, cmd.idempotency_key) in state.cancelled_keys:
+            raise ChargeCancelled("the charge under this idempotency key was cancelled")
         account = state.account(cmd.account, "payer")
         if account.balance < cmd.amount:
             raise InsufficientFunds(
@@ -92,6 +110,41 @@ class PostCharge(Operation):
             actor=cmd.actor,
             details={"amount": cmd.amount, "purpose": cmd.purpose},
         )
+
+
+class CancelCharge(Operation):
+    def __init__(self, cmd: CancelChargeCommand) -> None:
+        self.cmd = cmd
+
+    def validate(self) -> None:
+        self.cmd.validate()
+
+    def owners(self) -> set[uuid.UUID]:
+        return {self.cmd.account.owner_id}
+
+    def account_refs(self) -> set[AccountRef]:
+        return {self.cmd.account}
+
+    def idempotency_keys(self) -> set[tuple[str, str]]:
+        return {(self.cmd.scope, self.cmd.idempotency_key)}
+
+    def cancellable_keys(self) -> set[tuple[str, str]]:
+        return {(self.cmd.scope, self.cmd.idempotency_key)}
+
+    def decide(self, state: BatchState) -> ChargeCancellation:
+        cmd = self.cmd
+        account = state.account(cmd.account, "payer")
+        posted = state.entries_by_key.get((cmd.scope, cmd.idempotency_key))
+        if posted is None:
+            state.cancel_charge(cmd.scope, cmd.idempotency_key, account, cmd.actor)
+            return ChargeCancellation(cancelled=True)
+        if posted["kind"] != CHARGE or posted["debit_account_id"] != account.id:
+            # The key belongs to another posting: cancelling would say nothing true.
+            raise IdempotencyKeyReused(
+                "this idempotency key belongs to another posting, not a charge on this account",
+                payment_id=str(posted["id"]),
+            )
+        return ChargeCancellation(cancelled=False, receipt=receipt_from_row(posted))
 
 
 class PostRefund(Operation):

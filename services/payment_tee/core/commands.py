@@ -202,3 +202,27 @@ class RefundCommand:
         return request_hash(
             "refund", {"charge_id": str(self.charge_id), "amount": self.amount, "memo": self.memo}
         )
+
+
+@dataclass(frozen=True)
+class CancelChargeCommand:
+    """Give up on the charge under `scope`/`idempotency_key` on `account`.
+
+    Answered with the charge's receipt when it already posted; otherwise the
+    key is cancelled for good and any later charge under it is refused. This
+    is how a caller whose charge outcome is unknown (a timeout, a crash before
+    it recorded the answer) learns the truth without risking a charge: the
+    answer holds forever, because nothing can post under the key afterwards.
+    """
+
+    account: AccountRef
+    idempotency_key: str
+    scope: str
+    actor: str
+
+    def validate(self) -> None:
+        check_idempotency_key(self.idempotency_key)
+        check_account_name(self.account.name)
+        check_asset(self.account.asset)
+        check_reference(self.scope)
+        check_reference(self.actor)

@@ -7,7 +7,7 @@ Phases of a batch (all in one database transaction):
 2. lock and load: lock every holder the batch touches, in owner_id order
    (one global order: batches may wait on each other, never deadlock); then
    read their accounts, this month's transfer counters, journal entries already
-   under the batch's idempotency keys, and refund totals. Reading after the
+   under the batch's idempotency keys, refund totals and cancelled charge keys. Reading after the
    locks are granted (a new statement, READ COMMITTED) sees the latest
    committed state, and the locks keep it true until commit.
 3. decide: each operation in arrival order runs its checks against the
@@ -58,6 +58,10 @@ class Operation:
         return set()
 
     def charge_ids(self) -> set[uuid.UUID]:
+        return set()
+
+    def cancellable_keys(self) -> set[tuple[str, str]]:
+        """Charge keys whose cancellation this operation must see (charges, cancels)."""
         return set()
 
     def decide(self, state: BatchState) -> Any:
@@ -113,6 +117,7 @@ async def _lock_and_load(
         set().union(*(op.account_refs() for op in ops)),
         set().union(*(op.idempotency_keys() for op in ops)),
         set().union(*(op.charge_ids() for op in ops)),
+        set().union(*(op.cancellable_keys() for op in ops)),
         state.month,
     )
     for owner_id, tier, created_at in loaded.holders:
@@ -126,4 +131,5 @@ async def _lock_and_load(
     for entry in loaded.entries:
         state.add_entry(entry)
     state.refunded = loaded.refunded
+    state.cancelled_keys = loaded.cancelled_keys
     return True

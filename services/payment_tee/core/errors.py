@@ -75,3 +75,9 @@ class ReceiptNotFound(PaymentError):
 
 class RefundExceedsCharge(PaymentError):
     code = "refund_exceeds_charge"
+
+
+class ChargeCancelled(PaymentError):
+    """A charge under an idempotency key its caller cancelled (CancelCharge)."""
+
+    code = "charge_cancelled"

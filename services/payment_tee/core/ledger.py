@@ -29,6 +29,15 @@ class PostingResult:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class ChargeCancellation:
+    """What CancelCharge found: the key is now cancelled (nothing was charged,
+    nothing ever will be), or the charge had posted and this is its receipt."""
+
+    cancelled: bool
+    receipt: Receipt | None = None
+
+
 def receipt_from_row(row: Mapping[str, Any] | RowMapping) -> Receipt:
     created_at: datetime = row["created_at"]
     return Receipt(

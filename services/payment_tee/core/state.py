@@ -58,9 +58,10 @@ class Writes:
     counters: dict[tuple[uuid.UUID, date], int] = field(default_factory=lambda: defaultdict(int))
     audit_rows: list[dict[str, Any]] = field(default_factory=list)
     tiers: dict[uuid.UUID, Tier] = field(default_factory=dict)
+    cancelled_charges: list[dict[str, Any]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.entries or self.audit_rows)
+        return bool(self.entries or self.audit_rows or self.cancelled_charges)
 
 
 @dataclass
@@ -98,6 +99,7 @@ class BatchState:
         self.entries_by_key: dict[tuple[str, str], dict[str, Any]] = {}
         self.entries_by_id: dict[uuid.UUID, dict[str, Any]] = {}
         self.refunded: dict[uuid.UUID, int] = {}
+        self.cancelled_keys: set[tuple[str, str]] = set()
         self.writes = Writes()
 
     # --- loading ---------------------------------------------------------------------------
@@ -177,6 +179,25 @@ class BatchState:
         )
         account.audit_seq, account.audit_head = seq, digest
         self.writes.audit_heads[account.id] = (seq, digest)
+
+    def cancel_charge(self, scope: str, key: str, account: AccountState, actor: str) -> None:
+        """Record that no charge may ever post under this key (it has not posted)."""
+        if (scope, key) in self.cancelled_keys:
+            return
+        self.cancelled_keys.add((scope, key))
+        self.writes.cancelled_charges.append(
+            {
+                "idempotency_scope": scope,
+                "idempotency_key": key,
+                "account_id": account.id,
+                "actor": actor,
+                "cancelled_at": self.now,
+            }
+        )
+        details = {"idempotency_scope": scope, "idempotency_key": key}
+        self.append_audit(
+            account, audit.AuditEvent("charge.cancelled", actor, None, details, self.now)
+        )
 
     def count_transfer(self, holder: HolderState) -> None:
         holder.transfers_this_month += 1

@@ -120,6 +120,20 @@ lines = sa.Table(
     sa.Index("ix_lines_account_id", "account_id"),
 )
 
+# Charge idempotency keys the caller gave up on (CancelCharge). A charge under a
+# key listed here is refused, so a caller that cancels and then voids its
+# invoice knows no late or retried charge can still take the money. Only keys
+# that never posted are listed: a key that posted is answered with its receipt.
+cancelled_charges = sa.Table(
+    "cancelled_charges",
+    metadata,
+    sa.Column("idempotency_scope", sa.Text, primary_key=True),
+    sa.Column("idempotency_key", sa.Text, primary_key=True),
+    sa.Column("account_id", sa.BigInteger, sa.ForeignKey(accounts.c.id), nullable=False),
+    sa.Column("actor", sa.Text, nullable=False),
+    sa.Column("cancelled_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 monthly_counters = sa.Table(
     "monthly_counters",
     metadata,

@@ -19,7 +19,7 @@ from sqlalchemy.exc import OperationalError
 
 from services.payment_tee import wire
 from services.payment_tee.core.api import PaymentCore
-from services.payment_tee.core.charges import PostCharge, PostRefund
+from services.payment_tee.core.charges import CancelCharge, PostCharge, PostRefund
 from services.payment_tee.core.credits import CreditAccount
 from services.payment_tee.core.errors import PaymentError
 from services.payment_tee.core.holders import SetTier
@@ -91,6 +91,15 @@ class PaymentsServicer(pb_grpc.PaymentsServicer):  # type: ignore[misc]  # gener
             return wire.posting_to_pb(await self.core.submit_async(op))
 
         return await self._run("Charge", context, work)
+
+    async def CancelCharge(
+        self, request: pb.CancelChargeRequest, context: Any
+    ) -> pb.CancelChargeReply:
+        async def work() -> pb.CancelChargeReply:
+            op = CancelCharge(wire.cancel_charge_from_pb(request))
+            return wire.cancellation_to_pb(await self.core.submit_async(op))
+
+        return await self._run("CancelCharge", context, work)
 
     async def Refund(self, request: pb.RefundRequest, context: Any) -> pb.PostingReply:
         async def work() -> pb.PostingReply:

@@ -255,3 +255,35 @@ def test_auto_provider_never_falls_back_to_simulation(tmp_path, database_url, mt
     )  # fmt: skip
     assert r.returncode != 0
     assert "simulated" not in r.stdout
+
+
+def test_cancel_charge_answers_with_the_receipt_or_refuses_the_key_for_good(tee, mtls, db):
+    with channel(tee.target, mtls) as ch:
+        stub = pb_grpc.PaymentsStub(ch)
+        alice = holder(stub, 1_000)
+
+        def charge(key):
+            return stub.Charge(
+                pb.ChargeRequest(
+                    account=account(alice), amount=300, idempotency_key=key,
+                    purpose="subscription", scope="billing", actor="test",
+                )
+            )  # fmt: skip
+
+        def cancel(key):
+            request = pb.CancelChargeRequest(
+                account=account(alice), idempotency_key=key, scope="billing", actor="test"
+            )
+            return wire.cancellation_from_pb(stub.CancelCharge(request))
+
+        posted = charge("renewal-posted-1")
+        found = cancel("renewal-posted-1")
+        assert not found.cancelled and found.receipt == wire.receipt_from_pb(posted.receipt)
+        assert cancel("renewal-never-1").cancelled
+        with pytest.raises(grpc.RpcError) as refused:
+            charge("renewal-never-1")
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert dict(refused.value.trailing_metadata())[wire.ERROR_CODE_KEY] == "charge_cancelled"
+        balance = stub.GetBalance(pb.GetBalanceRequest(owner_id=str(alice), asset="XMR"))
+        assert balance.available == 700
+    books(db).assert_balanced()

@@ -106,6 +106,26 @@ class CreditRequest(_message.Message):
     memo: str
     def __init__(self, account: _Optional[_Union[AccountRef, _Mapping]] = ..., amount: _Optional[int] = ..., idempotency_key: _Optional[str] = ..., source: _Optional[str] = ..., scope: _Optional[str] = ..., actor: _Optional[str] = ..., memo: _Optional[str] = ...) -> None: ...
 
+class CancelChargeRequest(_message.Message):
+    __slots__ = ("account", "idempotency_key", "scope", "actor")
+    ACCOUNT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    SCOPE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    account: AccountRef
+    idempotency_key: str
+    scope: str
+    actor: str
+    def __init__(self, account: _Optional[_Union[AccountRef, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., scope: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class CancelChargeReply(_message.Message):
+    __slots__ = ("cancelled", "receipt")
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    RECEIPT_FIELD_NUMBER: _ClassVar[int]
+    cancelled: bool
+    receipt: Receipt
+    def __init__(self, cancelled: _Optional[bool] = ..., receipt: _Optional[_Union[Receipt, _Mapping]] = ...) -> None: ...
+
 class ChargeRequest(_message.Message):
     __slots__ = ("account", "amount", "idempotency_key", "purpose", "scope", "actor", "memo")
     ACCOUNT_FIELD_NUMBER: _ClassVar[int]

@@ -54,6 +54,11 @@ class PaymentsStub:
                 request_serializer=services_dot_protos_dot_sealpay_dot_payments_dot_v1_dot_payments__pb2.RefundRequest.SerializeToString,
                 response_deserializer=services_dot_protos_dot_sealpay_dot_payments_dot_v1_dot_payments__pb2.PostingReply.FromString,
                 _registered_method=True)
+        self.CancelCharge = channel.unary_unary(
+                '/sealpay.payments.v1.Payments/CancelCharge',
+                request_serializer=services_dot_protos_dot_sealpay_dot_payments_dot_v1_dot_payments__pb2.CancelChargeRequest.SerializeToString,
+                response_deserializer=services_dot_protos_dot_sealpay_dot_payments_dot_v1_dot_payments__pb2.CancelChargeReply.FromString,
+                _registered_method=True)
         self.SetTier = channel.unary_unary(
                 '/sealpay.payments.v1.Payments/SetTier',
                 request_serializer=services_dot_protos_dot_sealpay_dot_payments_dot_v1_dot_payments__pb2.SetTierRequest.SerializeToString,
@@ -114,6 +119,16 @@ class PaymentsServicer:
 
     def Refund(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelCharge(self, request, context):
+        """Give up on a charge whose outcome the caller does not know. If a charge
+        posted under the key, the reply carries its receipt (cancelled = false);
+        otherwise the key is cancelled for good (cancelled = true) and any later
+        Charge under it fails with FAILED_PRECONDITION / charge_cancelled.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -182,6 +197,11 @@ def add_PaymentsServicer_to_server(servicer, server):
                     servicer.Refund,
                     request_deserializer=services_dot_protos_dot_sealpay_dot_payments_dot_v1_dot_payments__pb2.RefundRequest.FromString,
                     response_serializer=services_dot_protos_dot_sealpay_dot_payments_dot_v1_dot_payments__pb2.PostingReply.SerializeToString,
+            ),
+            'CancelCharge': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelCharge,
+                    request_deserializer=services_dot_protos_dot_sealpay_dot_payments_dot_v1_dot_payments__pb2.CancelChargeRequest.FromString,
+                    response_serializer=services_dot_protos_dot_sealpay_dot_payments_dot_v1_dot_payments__pb2.CancelChargeReply.SerializeToString,
             ),
             'SetTier': grpc.unary_unary_rpc_method_handler(
                     servicer.SetTier,
@@ -327,6 +347,33 @@ class Payments:
             '/sealpay.payments.v1.Payments/Refund',
             services_dot_protos_dot_sealpay_dot_payments_dot_v1_dot_payments__pb2.RefundRequest.SerializeToString,
             services_dot_protos_dot_sealpay_dot_payments_dot_v1_dot_payments__pb2.PostingReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelCharge(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/sealpay.payments.v1.Payments/CancelCharge',
+            services_dot_protos_dot_sealpay_dot_payments_dot_v1_dot_payments__pb2.CancelChargeRequest.SerializeToString,
+            services_dot_protos_dot_sealpay_dot_payments_dot_v1_dot_payments__pb2.CancelChargeReply.FromString,
             options,
             channel_credentials,
             insecure,
