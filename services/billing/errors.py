@@ -51,6 +51,17 @@ class SubscriptionPastDue(BillingError):
     status, code = 409, "subscription_past_due"
 
 
+class RenewalPending(BillingError):
+    """A plan change while the next cycle's renewal charge has no recorded outcome."""
+
+    status, code = 409, "renewal_pending"
+
+    def problem(self) -> Problem:
+        problem = super().problem()
+        problem.headers["Retry-After"] = "60"  # the renewal sweep runs every minute
+        return problem
+
+
 class QuoteExpired(BillingError):
     status, code = 410, "quote_expired"
 

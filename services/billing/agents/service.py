@@ -15,6 +15,7 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
@@ -96,9 +97,12 @@ class _State:
     live: subs_repo.Subscription | None
 
 
-async def _state(conn: Conn, agent_id: uuid.UUID, usage: Usage) -> _State:
+async def _state(conn: Conn, agent_id: uuid.UUID, usage: Usage, now: datetime) -> _State:
+    """The agent's plan and live subscription, for a plan change at `now`."""
     tier = await customers.current_tier(conn, agent_id, usage.tier.value)
-    return _State(await _plan(conn, tier), await subs_repo.get_live(conn, agent_id))
+    live = await subs_repo.get_live(conn, agent_id)
+    await subscriptions.refuse_during_renewal(conn, live, now)
+    return _State(await _plan(conn, tier), live)
 
 
 # --- reads -----------------------------------------------------------------------------
@@ -129,13 +133,13 @@ async def quote_upgrade(b: Billing, agent_id: uuid.UUID, label: str) -> dict[str
     usage = await b.dispatcher.usage(agent_id)
     now = b.clock.now()
     async with b.db.transaction() as conn:
-        state = await _state(conn, agent_id, usage)
+        state = await _state(conn, agent_id, usage, now)
         target = await _plan(conn, code)
         quotes.upgrade_terms(state.current, state.live, target, now)  # refuse early
     rate = await b.rates.current(b.asset)
     async with b.db.transaction() as conn:
         await customers_repo.ensure_customer(conn, agent_id, usage.tier.value, now)
-        state = await _state(conn, agent_id, usage)
+        state = await _state(conn, agent_id, usage, now)
         quote = await quotes.create_quote(
             b, conn, agent_id, state.current, state.live, target, rate, now
         )
@@ -240,7 +244,7 @@ async def record_upgrade_intent(
             quote = await upgrades_repo.get_quote(conn, quote_id)
             if quote is None:
                 raise NotFound(f"no quote {quote_id}")
-            state = await _state(conn, agent_id, usage)
+            state = await _state(conn, agent_id, usage, now)
             target = await _plan(conn, quote.plan_code)
             quotes.check_quote(quote, agent_id, code, now, state.current, state.live, target)
             pricing = quotes.price_in(quote, dest.rate) if dest is not None else None
@@ -252,14 +256,14 @@ async def record_upgrade_intent(
             return request
     assert code is not None
     async with conn.transaction():
-        state = await _state(conn, agent_id, usage)
+        state = await _state(conn, agent_id, usage, now)
         target = await _plan(conn, code)
         quotes.upgrade_terms(state.current, state.live, target, now)  # refuse before the rate
     dest = await crypto.destination(b, chain) if chain is not None else None
     rate = dest.rate if dest is not None else await b.rates.current(b.asset)
     async with conn.transaction():
         await customers_repo.ensure_customer(conn, agent_id, usage.tier.value, now)
-        state = await _state(conn, agent_id, usage)
+        state = await _state(conn, agent_id, usage, now)
         quote = await quotes.create_quote(
             b, conn, agent_id, state.current, state.live, target, rate, now
         )
@@ -313,7 +317,7 @@ async def downgrade(
                 return replay
         now = b.clock.now()
         async with conn.transaction():
-            state = await _state(conn, agent_id, usage)
+            state = await _state(conn, agent_id, usage, now)
             target = await _plan(conn, code)
             if target.rank >= state.current.rank:
                 raise NotADowngrade(

@@ -8,15 +8,18 @@ from typing import Any
 
 from services.billing.audit import repository as audit_repo
 from services.billing.dbtypes import Conn
+from services.billing.invoices import repository as repo
 from services.billing.invoices.repository import Invoice
 from services.billing.runtime import Billing
 from services.billing.webhooks import service as webhooks
 from services.common.clock import rfc3339
-from services.payment_tee.core.commands import ChargeCommand
+from services.payment_tee.core.commands import CancelChargeCommand, ChargeCommand, RefundCommand
+from services.payment_tee.core.ledger import ChargeCancellation
 from services.payment_tee.core.records import MAIN_ACCOUNT, AccountRef
 
 CHARGE_PURPOSE = "subscription"
 ACTOR = "billing"
+VOID_REFUND_SCOPE = "billing:void"  # refunds of charges found posted on a voided invoice
 
 
 def rate_wire(invoice: Invoice) -> dict[str, Any]:
@@ -67,6 +70,49 @@ def charge_command(invoice: Invoice) -> ChargeCommand:
         actor=ACTOR,
         memo=f"invoice {invoice.id}",
     )
+
+
+def charges_the_balance(invoice: Invoice) -> bool:
+    """Whether the invoice is (or was meant to be) paid by a payment-core charge."""
+    return invoice.rail == repo.BALANCE and invoice.amount_minor > 0
+
+
+async def settle_charge(b: Billing, invoice: Invoice) -> ChargeCancellation:
+    """The truth about the invoice's charge, made final: its receipt if it posted
+    (an answer lost, or a crash before the payment was recorded), otherwise the
+    core cancels its key, so no retry or late request can charge it afterwards."""
+    return await b.dispatcher.cancel_charge(
+        CancelChargeCommand(
+            account=AccountRef(invoice.agent_id, MAIN_ACCOUNT, invoice.asset),
+            idempotency_key=invoice.charge_key,
+            scope=invoice.charge_scope,
+            actor=ACTOR,
+        )
+    )
+
+
+async def withdraw_charge(b: Billing, invoice: Invoice) -> dict[str, Any] | None:
+    """Before an open invoice is voided: make sure it keeps no money. Its charge is
+    cancelled in the core or, when it had posted after all, refunded in full (the
+    refund's key is the invoice's, so a retry never refunds twice). Returns the
+    refund's receipt, if there was one."""
+    if not charges_the_balance(invoice):
+        return None
+    found = await settle_charge(b, invoice)
+    if found.cancelled or found.receipt is None:
+        return None
+    charge = found.receipt
+    result = await b.dispatcher.refund(
+        RefundCommand(
+            charge_id=uuid.UUID(charge.payment_id),
+            amount=charge.amount,
+            idempotency_key=f"void:{invoice.id}",
+            scope=VOID_REFUND_SCOPE,
+            actor=ACTOR,
+            memo=f"invoice {invoice.id} voided",
+        )
+    )
+    return result.receipt.to_wire()
 
 
 def charge_id_of(receipt: dict[str, Any]) -> uuid.UUID:

@@ -17,6 +17,9 @@ Per subscription, at its period end:
    (BILLING_MAX_FAILURES). A later successful charge restores `active`.
 5. Grace over and still unpaid: `lapsed`, the invoice is voided, the tier drops
    to `free` (SetTier). Lapsing takes precedence over a retry due at the same time.
+   Before it lapses, the invoice's charge is settled in the core (CancelCharge):
+   one that posted without being recorded (a lost answer, a crashed worker)
+   renews the subscription instead, and one that did not can never post later.
 
 Workers take each agent's lock without waiting (another worker has it: skip),
 so any number of them can sweep at once.
@@ -152,6 +155,8 @@ async def renew_agent(
         if sub is None or step is None:
             return
         if step == LAPSE:
+            if await _paid_after_all(b, conn, sub, at, report):
+                continue
             await _lapse(b, conn, sub, at, report)
             return
         target = sub.scheduled_plan_code or sub.plan_code
@@ -398,6 +403,27 @@ async def _record_failure(
         next_attempt_at=rfc3339(failed.next_attempt_at) if failed.next_attempt_at else None,
         grace_until=rfc3339(grace_until),
     )
+
+
+async def _paid_after_all(
+    b: Billing, conn: Conn, sub: Subscription, at: datetime, report: SweepReport
+) -> bool:
+    """Before lapsing: a renewal charge whose answer was lost (or recorded by a
+    worker that crashed first) may have posted. Settle it in the core: if it
+    posted, the renewal is recorded as paid instead; if not, it never will."""
+    async with conn.transaction():
+        invoice = await invoices_repo.get_cycle_invoice(conn, sub.id, sub.cycle + 1)
+    if (
+        invoice is None
+        or invoice.status != invoices_repo.OPEN
+        or not invoices.charges_the_balance(invoice)
+    ):
+        return False
+    found = await invoices.settle_charge(b, invoice)
+    if found.cancelled or found.receipt is None:
+        return False
+    await _record_success(b, conn, invoice, found.receipt.to_wire(), at, report)
+    return True
 
 
 async def _lapse(

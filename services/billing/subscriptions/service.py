@@ -14,7 +14,9 @@ from typing import Any
 
 from services.billing.audit import repository as audit_repo
 from services.billing.dbtypes import Conn
+from services.billing.errors import RenewalPending
 from services.billing.invoices import repository as invoices_repo
+from services.billing.invoices import service as invoices
 from services.billing.runtime import Billing
 from services.billing.subscriptions import repository as repo
 from services.billing.subscriptions.repository import Subscription
@@ -78,10 +80,42 @@ async def record(
         await webhooks.publish(conn, b.queue, event, agent_id=sub.agent_id, data=data, at=at)
 
 
-async def void_open_invoices(conn: Conn, sub: Subscription, at: datetime) -> list[uuid.UUID]:
+async def refuse_during_renewal(conn: Conn, live: Subscription | None, now: datetime) -> None:
+    """A plan change waits while the next cycle is invoiced but its charge has no
+    recorded outcome (the payment core failed at period end). The renewal sweep
+    retries that charge under the same key; a plan changed first would be
+    overwritten by the older invoice, at the older plan, once it is paid."""
+    if live is None or live.status != repo.ACTIVE or live.current_period_end > now:
+        return
+    issued = await invoices_repo.get_cycle_invoice(conn, live.id, live.cycle + 1)
+    if issued is not None and issued.status == invoices_repo.OPEN:
+        raise RenewalPending(
+            "the subscription's renewal is being charged; try the plan change again "
+            "once it is recorded (the renewal sweep retries it every minute)",
+            invoice_id=str(issued.id),
+        )
+
+
+async def void_open_invoices(
+    b: Billing, conn: Conn, sub: Subscription, at: datetime
+) -> list[uuid.UUID]:
+    """Void the subscription's open invoices. Each one's charge is settled in the
+    core first: a charge that posted although billing never recorded it is refunded
+    (`invoice.refunded`), and one that did not can never post later."""
     voided = []
     for invoice in await invoices_repo.open_for_subscription(conn, sub.id):
-        await invoices_repo.update(conn, replace(invoice, status=invoices_repo.VOID, voided_at=at))
+        refund = await invoices.withdraw_charge(b, invoice)
+        void = replace(
+            invoice,
+            status=invoices_repo.VOID,
+            voided_at=at,
+            refunded_minor=invoice.amount_minor if refund else invoice.refunded_minor,
+        )
+        await invoices_repo.update(conn, void)
+        if refund is not None:
+            await invoices.record(
+                b, conn, "invoice.refunded", void, at, reason="charged_before_void", refund=refund
+            )
         voided.append(invoice.id)
     return voided
 
@@ -101,7 +135,7 @@ async def close_subscription(
     The tier is the caller's business (change_tier + push_tier).
     """
     assert status in _ENDED_EVENT
-    voided = await void_open_invoices(conn, sub, at)
+    voided = await void_open_invoices(b, conn, sub, at)
     ended = replace(
         sub,
         status=status,

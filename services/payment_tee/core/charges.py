@@ -24,7 +24,7 @@ from services.payment_tee.core.commands import (
     ChargeCommand,
     RefundCommand,
 )
-from services.payment_tee.core.engine import Operation
+from services.payment_tee.core.engine import OneAccountOperation, Operation
 from services.payment_tee.core.errors import (
     ChargeCancelled,
     IdempotencyKeyReused,
@@ -45,30 +45,18 @@ def revenue_account_name(purpose: str) -> str:
     return f"revenue:{purpose}"
 
 
-class PostCharge(Operation):
+class PostCharge(OneAccountOperation[ChargeCommand]):
     def __init__(self, cmd: ChargeCommand) -> None:
-        self.cmd = cmd
+        super().__init__(cmd)
         self.revenue_id = 0
-
-    def validate(self) -> None:
-        self.cmd.validate()
 
     async def prepare(self, conn: psycopg.AsyncConnection[Any], platform: PlatformAccounts) -> None:
         self.revenue_id = await platform.id_for(
             conn, revenue_account_name(self.cmd.purpose), self.cmd.account.asset
         )
 
-    def owners(self) -> set[uuid.UUID]:
-        return {self.cmd.account.owner_id}
-
-    def account_refs(self) -> set[AccountRef]:
-        return {self.cmd.account}
-
-    def idempotency_keys(self) -> set[tuple[str, str]]:
-        return {(self.cmd.scope, self.cmd.idempotency_key)}
-
     def cancellable_keys(self) -> set[tuple[str, str]]:
-        return {(self.cmd.scope, self.cmd.idempotency_key)}
+        return {self.key}
 
     def decide(self, state: BatchState) -> PostingResult:
         cmd = self.cmd
@@ -76,7 +64,7 @@ class PostCharge(Operation):
         replayed = state.replay(cmd.scope, cmd.idempotency_key, fingerprint)
         if replayed is not None:
             return replayed
-        if (cmd.scope, cmd.idempotency_key) in state.cancelled_keys:
+        if self.key in state.cancelled_keys:
             raise ChargeCancelled("the charge under this idempotency key was cancelled")
         account = state.account(cmd.account, "payer")
         if account.balance < cmd.amount:
@@ -112,29 +100,14 @@ class PostCharge(Operation):
         )
 
 
-class CancelCharge(Operation):
-    def __init__(self, cmd: CancelChargeCommand) -> None:
-        self.cmd = cmd
-
-    def validate(self) -> None:
-        self.cmd.validate()
-
-    def owners(self) -> set[uuid.UUID]:
-        return {self.cmd.account.owner_id}
-
-    def account_refs(self) -> set[AccountRef]:
-        return {self.cmd.account}
-
-    def idempotency_keys(self) -> set[tuple[str, str]]:
-        return {(self.cmd.scope, self.cmd.idempotency_key)}
-
+class CancelCharge(OneAccountOperation[CancelChargeCommand]):
     def cancellable_keys(self) -> set[tuple[str, str]]:
-        return {(self.cmd.scope, self.cmd.idempotency_key)}
+        return {self.key}
 
     def decide(self, state: BatchState) -> ChargeCancellation:
         cmd = self.cmd
         account = state.account(cmd.account, "payer")
-        posted = state.entries_by_key.get((cmd.scope, cmd.idempotency_key))
+        posted = state.entries_by_key.get(self.key)
         if posted is None:
             state.cancel_charge(cmd.scope, cmd.idempotency_key, account, cmd.actor)
             return ChargeCancellation(cancelled=True)

@@ -7,38 +7,25 @@ The audit row goes on the credited account's chain.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import psycopg
 
 from services.payment_tee.core.commands import CreditCommand
-from services.payment_tee.core.engine import Operation
+from services.payment_tee.core.engine import OneAccountOperation
 from services.payment_tee.core.ledger import PostingResult
 from services.payment_tee.core.platform import PlatformAccounts, label
-from services.payment_tee.core.records import AccountRef, Line
+from services.payment_tee.core.records import Line
 from services.payment_tee.core.state import BatchState, EntryDraft
 
 
-class CreditAccount(Operation):
+class CreditAccount(OneAccountOperation[CreditCommand]):
     def __init__(self, cmd: CreditCommand) -> None:
-        self.cmd = cmd
+        super().__init__(cmd)
         self.source_id = 0
-
-    def validate(self) -> None:
-        self.cmd.validate()
 
     async def prepare(self, conn: psycopg.AsyncConnection[Any], platform: PlatformAccounts) -> None:
         self.source_id = await platform.id_for(conn, self.cmd.source, self.cmd.account.asset)
-
-    def owners(self) -> set[uuid.UUID]:
-        return {self.cmd.account.owner_id}
-
-    def account_refs(self) -> set[AccountRef]:
-        return {self.cmd.account}
-
-    def idempotency_keys(self) -> set[tuple[str, str]]:
-        return {(self.cmd.scope, self.cmd.idempotency_key)}
 
     def decide(self, state: BatchState) -> PostingResult:
         cmd = self.cmd

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import psycopg
 
@@ -66,6 +66,47 @@ class Operation:
 
     def decide(self, state: BatchState) -> Any:
         raise NotImplementedError
+
+
+class KeyedCommand(Protocol):
+    """A command on one agent account under one idempotency key."""
+
+    @property
+    def account(self) -> AccountRef: ...
+
+    @property
+    def scope(self) -> str: ...
+
+    @property
+    def idempotency_key(self) -> str: ...
+
+    def validate(self) -> None: ...
+
+
+C = TypeVar("C", bound=KeyedCommand)
+
+
+class OneAccountOperation(Operation, Generic[C]):
+    """Credits, charges and charge cancellations: one account, one key."""
+
+    def __init__(self, cmd: C) -> None:
+        self.cmd = cmd
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.cmd.scope, self.cmd.idempotency_key)
+
+    def validate(self) -> None:
+        self.cmd.validate()
+
+    def owners(self) -> set[uuid.UUID]:
+        return {self.cmd.account.owner_id}
+
+    def account_refs(self) -> set[AccountRef]:
+        return {self.cmd.account}
+
+    def idempotency_keys(self) -> set[tuple[str, str]]:
+        return {self.key}
 
 
 @dataclass(frozen=True)
