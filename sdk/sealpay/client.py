@@ -33,7 +33,7 @@ from sealpay.errors import (
     api_error,
 )
 from sealpay.models import AccountBalance, AgentInfo, Balance, ReceiptPage, Registration, TierChange
-from sealpay.receipts import Receipt, verify_receipt
+from sealpay.receipts import Receipt, idempotency_key_digest, verify_receipt
 from sealpay.tee import TeeVerifier, parse_measurements
 
 MAX_AMOUNT: Final = 2**53 - 1
@@ -455,9 +455,15 @@ def _expect(
 
     Catches a relay (proxy, compromised gateway) that changed the amount, memo,
     kind, accounts or (paid by id) payee before the payment core signed what it
-    was given.
+    was given, or that answered with the genuine receipt of another request
+    (the receipt carries the SHA-256 of the idempotency key it was posted under).
     """
-    wanted: dict[str, object] = {"amount": amount, "memo": memo, **fields}
+    wanted: dict[str, object] = {
+        "amount": amount,
+        "memo": memo,
+        "idempotency_key_sha256": idempotency_key_digest(idempotency_key),
+        **fields,
+    }
     got = {name: getattr(receipt, name) for name in wanted}
     if got != wanted:
         differing = sorted(name for name in wanted if got[name] != wanted[name])

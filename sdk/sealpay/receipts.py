@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -82,6 +83,7 @@ class Receipt:
     signer: str
     signing_key: str
     signature: str
+    idempotency_key_sha256: str | None = None
     replayed: bool = field(default=False, compare=False)
     wire: Mapping[str, Any] = field(
         default_factory=lambda: MappingProxyType({}), compare=False, repr=False
@@ -143,6 +145,9 @@ def _parse(data: Mapping[str, Any], *, replayed: bool, idempotency_key: str | No
     memo = data.get("memo")
     if memo is not None and not isinstance(memo, str):
         bad.append("memo")
+    key_digest = data.get("idempotency_key_sha256")
+    if key_digest is not None and not _is_sha256_hex(key_digest):
+        bad.append("idempotency_key_sha256")
     if bad:
         raise UnexpectedResponseError(
             f"signed receipt has missing or mistyped members: {', '.join(bad)}",
@@ -167,8 +172,20 @@ def _parse(data: Mapping[str, Any], *, replayed: bool, idempotency_key: str | No
         signer=data["signer"],
         signing_key=data["signing_key"],
         signature=data["signature"],
+        idempotency_key_sha256=key_digest,
         replayed=replayed,
         wire=MappingProxyType(dict(data)),
+    )
+
+
+def idempotency_key_digest(key: str) -> str:
+    """What a receipt carries of the idempotency key it was posted under (hex SHA-256)."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def _is_sha256_hex(value: object) -> bool:
+    return (
+        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
     )
 
 

@@ -262,6 +262,7 @@ def receipt_to_pb(r: Receipt) -> pb.Receipt:
         signer=r.signer,
         signing_key=r.signing_key,
         signature=r.signature,
+        idempotency_key_sha256=r.idempotency_key_sha256,
     )
 
 
@@ -284,6 +285,9 @@ def receipt_from_pb(m: pb.Receipt) -> Receipt:
         signer=m.signer,
         signing_key=m.signing_key,
         signature=m.signature,
+        idempotency_key_sha256=(
+            m.idempotency_key_sha256 if m.HasField("idempotency_key_sha256") else None
+        ),
     )
 
 

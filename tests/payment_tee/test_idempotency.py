@@ -1,13 +1,17 @@
 """Idempotency keys: replays return the original receipt; reuse with other parameters fails."""
 
 import asyncio
+import hashlib
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from support.factories import books, fund, make_core, new_holder, pay, transfer_cmd
 
+from services.payment_tee import wire
 from services.payment_tee.core.errors import IdempotencyKeyReused, InsufficientFunds
+from services.payment_tee.core.receipts import Receipt, verify_receipt
 from services.payment_tee.core.transfers import PostTransfer
 
 
@@ -87,3 +91,22 @@ def test_concurrent_duplicates_across_processes_post_once(db):
     finally:
         for c in cores:
             c.close()
+
+
+def test_a_receipt_is_bound_to_its_idempotency_key_and_keeps_it_on_replay(db, core):
+    alice, bob = new_holder(core, balance=10_000), new_holder(core)
+    first = pay(core, alice, bob, 100, key="bound-key-0001").receipt
+    assert first.idempotency_key_sha256 == hashlib.sha256(b"bound-key-0001").hexdigest()
+    assert verify_receipt(first.to_wire(), core.ctx.signer.public_key_raw)
+    assert pay(core, alice, bob, 100, key="bound-key-0001").receipt == first
+    assert core.receipt(alice, uuid.UUID(first.payment_id)) == first
+
+
+def test_a_receipt_signed_before_the_key_digest_existed_still_verifies_over_the_wire(core):
+    older = core.ctx.signer.sign(
+        Receipt("p-1", "hub_routing", "a", "b", "main", "main", "XMR", 100, 1, 30, 99,
+                None, "posted", "2026-11-30T00:00:00.000000Z")
+    )  # fmt: skip
+    assert "idempotency_key_sha256" not in older.to_wire()
+    carried = wire.receipt_from_pb(wire.receipt_to_pb(older))
+    assert carried == older and verify_receipt(carried.to_wire())

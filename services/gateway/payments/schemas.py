@@ -49,6 +49,12 @@ class ReceiptOut(BaseModel):
     signer: str
     signing_key: str
     signature: str
+    idempotency_key_sha256: str | None = Field(
+        default=None,
+        description="Hex SHA-256 of the Idempotency-Key the payment was posted under "
+        "(signed): a client checks it to know the receipt answers its own request. "
+        "Absent only on receipts signed before it existed.",
+    )
 
 
 class ReceiptPageOut(BaseModel):

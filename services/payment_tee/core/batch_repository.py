@@ -40,6 +40,7 @@ ENTRY_COLUMNS = (
     "fee", "fee_bps", "debit_account_id", "credit_account_id", "payer_owner_id",
     "payee_owner_id", "from_label", "to_label", "from_account", "to_account", "memo",
     "related_entry_id", "created_at", "signer", "signing_key", "signature",
+    "idempotency_key_sha256",
 )  # fmt: skip
 _ENTRY_SELECT = ", ".join(ENTRY_COLUMNS)
 

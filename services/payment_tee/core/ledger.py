@@ -58,4 +58,5 @@ def receipt_from_row(row: Mapping[str, Any] | RowMapping) -> Receipt:
         signer=row["signer"],
         signing_key=row["signing_key"],
         signature=row["signature"],
+        idempotency_key_sha256=row.get("idempotency_key_sha256"),
     )

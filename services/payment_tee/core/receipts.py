@@ -10,6 +10,7 @@ receipt byte for byte, whichever path serves the replay.
 from __future__ import annotations
 
 import base64
+import hashlib
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -45,10 +46,14 @@ class Receipt:
     signer: str = ""
     signing_key: str = ""
     signature: str = ""
+    # Hex SHA-256 of the request's idempotency key: binds the receipt to the
+    # request it answers. None only on receipts signed before the field existed,
+    # which are kept (and verify) exactly as they were signed.
+    idempotency_key_sha256: str | None = None
 
     def unsigned_payload(self) -> dict[str, Any]:
         """The object the signature covers: the wire receipt minus `signature`."""
-        return {
+        payload = {
             "payment_id": self.payment_id,
             "kind": self.kind,
             "from": self.from_,
@@ -66,9 +71,17 @@ class Receipt:
             "signer": self.signer,
             "signing_key": self.signing_key,
         }
+        if self.idempotency_key_sha256 is not None:
+            payload["idempotency_key_sha256"] = self.idempotency_key_sha256
+        return payload
 
     def to_wire(self) -> dict[str, Any]:
         return {**self.unsigned_payload(), "signature": self.signature}
+
+
+def idempotency_key_digest(key: str) -> str:
+    """What a receipt carries of its request's idempotency key (hex SHA-256)."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class ReceiptSigner:

@@ -21,7 +21,7 @@ from services.common.ids import uuid7
 from services.payment_tee.core import audit
 from services.payment_tee.core.errors import IdempotencyKeyReused, UnknownAccount, UnknownHolder
 from services.payment_tee.core.ledger import PostingContext, PostingResult, receipt_from_row
-from services.payment_tee.core.receipts import Receipt
+from services.payment_tee.core.receipts import Receipt, idempotency_key_digest
 from services.payment_tee.core.records import AccountRef, Line
 from services.payment_tee.core.tiers import Tier
 
@@ -229,6 +229,7 @@ class BatchState:
             "signer": "",
             "signing_key": "",
             "signature": "",
+            "idempotency_key_sha256": idempotency_key_digest(draft.idempotency_key),
         }
         receipt = self.ctx.signer.sign(receipt_from_row(row))
         row.update(

@@ -85,6 +85,9 @@ entries = sa.Table(
     sa.Column("signer", sa.Text, nullable=False),
     sa.Column("signing_key", sa.Text, nullable=False),
     sa.Column("signature", sa.Text, nullable=False),
+    # Hex SHA-256 of the idempotency key, signed into the receipt so a client can
+    # tell its own payment's receipt from an older one (NULL: signed before it existed).
+    sa.Column("idempotency_key_sha256", sa.Text, nullable=True),
     sa.CheckConstraint("amount > 0", name="amount_positive"),
     sa.CheckConstraint("fee >= 0 AND fee < amount", name="fee_range"),
     sa.UniqueConstraint("idempotency_scope", "idempotency_key"),

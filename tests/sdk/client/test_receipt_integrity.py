@@ -6,6 +6,7 @@ or answers, as a man in the middle (or a broken proxy) would.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -157,6 +158,25 @@ def test_a_lookup_answered_with_another_payment_is_refused(party, relay):
         alice.connect(transport=relay(edit_response=swap)).payment(first.payment_id)
     assert caught.value.receipt == second
     assert alice.client.payment(first.payment_id) == first
+
+
+def test_a_new_payment_answered_with_an_older_genuine_receipt_is_refused(party, relay):
+    alice, _ = party("alice", 100_000), party("bob")
+    older = alice.client.pay("bob", 1_000, memo="tea", idempotency_key="tea-order-0001")
+    assert older.idempotency_key_sha256 == hashlib.sha256(b"tea-order-0001").hexdigest()
+
+    def replay_older(request: httpx.Request) -> httpx.Response | None:
+        """Never forwards the new payment; answers with the old, correctly signed receipt."""
+        if not request.url.path.endswith("/hub-routing"):
+            return None
+        return httpx.Response(201, json=dict(older.wire))
+
+    with pytest.raises(ReceiptMismatchError, match="idempotency_key_sha256") as caught:
+        alice.connect(transport=relay(answer=replay_older)).pay(
+            "bob", 1_000, memo="tea", idempotency_key="tea-order-0002"
+        )
+    assert caught.value.receipt == older
+    assert alice.client.balance().available == 100_000 - 1_000  # the second never happened
 
 
 def _answer(

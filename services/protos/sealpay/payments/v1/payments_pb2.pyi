@@ -27,7 +27,7 @@ class AccountRef(_message.Message):
     def __init__(self, owner_id: _Optional[str] = ..., name: _Optional[str] = ..., asset: _Optional[str] = ...) -> None: ...
 
 class Receipt(_message.Message):
-    __slots__ = ("payment_id", "kind", "from_", "to", "from_account", "to_account", "asset", "amount", "fee", "fee_bps", "net", "memo", "status", "created_at", "signer", "signing_key", "signature")
+    __slots__ = ("payment_id", "kind", "from_", "to", "from_account", "to_account", "asset", "amount", "fee", "fee_bps", "net", "memo", "status", "created_at", "signer", "signing_key", "signature", "idempotency_key_sha256")
     PAYMENT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     FROM__FIELD_NUMBER: _ClassVar[int]
@@ -45,6 +45,7 @@ class Receipt(_message.Message):
     SIGNER_FIELD_NUMBER: _ClassVar[int]
     SIGNING_KEY_FIELD_NUMBER: _ClassVar[int]
     SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_SHA256_FIELD_NUMBER: _ClassVar[int]
     payment_id: str
     kind: str
     from_: str
@@ -62,7 +63,8 @@ class Receipt(_message.Message):
     signer: str
     signing_key: str
     signature: str
-    def __init__(self, payment_id: _Optional[str] = ..., kind: _Optional[str] = ..., from_: _Optional[str] = ..., to: _Optional[str] = ..., from_account: _Optional[str] = ..., to_account: _Optional[str] = ..., asset: _Optional[str] = ..., amount: _Optional[int] = ..., fee: _Optional[int] = ..., fee_bps: _Optional[int] = ..., net: _Optional[int] = ..., memo: _Optional[str] = ..., status: _Optional[str] = ..., created_at: _Optional[str] = ..., signer: _Optional[str] = ..., signing_key: _Optional[str] = ..., signature: _Optional[str] = ...) -> None: ...
+    idempotency_key_sha256: str
+    def __init__(self, payment_id: _Optional[str] = ..., kind: _Optional[str] = ..., from_: _Optional[str] = ..., to: _Optional[str] = ..., from_account: _Optional[str] = ..., to_account: _Optional[str] = ..., asset: _Optional[str] = ..., amount: _Optional[int] = ..., fee: _Optional[int] = ..., fee_bps: _Optional[int] = ..., net: _Optional[int] = ..., memo: _Optional[str] = ..., status: _Optional[str] = ..., created_at: _Optional[str] = ..., signer: _Optional[str] = ..., signing_key: _Optional[str] = ..., signature: _Optional[str] = ..., idempotency_key_sha256: _Optional[str] = ...) -> None: ...
 
 class PostingReply(_message.Message):
     __slots__ = ("receipt", "replayed")
