@@ -159,6 +159,15 @@ invoices = sa.Table(
         postgresql_where=sa.text("kind = 'cycle'"),
     ),
     sa.Index("ix_invoices_agent_id_created_at", "agent_id", "created_at"),
+    # Voids whose charge was found posted and still owes its refund (few, found each sweep).
+    sa.Index(
+        "ix_invoices_void_refund_due",
+        "agent_id",
+        postgresql_where=sa.text(
+            "status = 'void' AND rail = 'balance' AND charge_id IS NOT NULL "
+            "AND refunded_minor < amount_minor"
+        ),
+    ),
 )
 
 invoice_lines = sa.Table(

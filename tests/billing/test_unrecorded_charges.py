@@ -96,6 +96,7 @@ def test_voiding_an_invoice_whose_charge_posted_refunds_it_in_full(billing, db):
     assert billing.subscription(agent).status == "cancelled"
     (voided,) = [i for i in billing.invoices(agent) if i.cycle == 2]
     assert (voided.status, voided.refunded_minor) == ("void", PRO_XMR)
+    assert str(voided.charge_id) == lost.payment_id  # the void keeps the charge it refunded
     assert billing.balance(agent) == PRO_XMR  # the lost charge came back, exactly
     refunds = billing.rows(
         "SELECT amount, related_entry_id FROM ledger.entries "
@@ -149,4 +150,34 @@ def test_a_plan_change_waits_for_a_renewal_the_core_could_not_charge(make_billin
     )
     paid = sum(i.amount_minor for i in billing.invoices(agent) if i.status == "paid")
     assert billing.balance(agent) == 10 * ENTERPRISE_XMR - paid
+    books(db).assert_balanced()
+
+
+def test_a_void_owing_a_refund_is_refunded_by_the_next_sweep(billing, clock, db):
+    """An upgrade replacing a past-due subscription voids its renewal invoice in the
+    upgrade's own transaction; a charge found posted is refunded after the commit,
+    here by the next sweep (phase 2 survives a crash in between)."""
+    agent = past_due_with_retries_exhausted(billing)
+    billing.fund(agent, PRO_XMR + ENTERPRISE_XMR)
+    invoice = open_renewal(billing, agent)
+    lost = billing.ledger.charge(charge_command(invoice)).receipt
+    clock.set(DUE + timedelta(hours=10))
+
+    billing.upgraded(agent, "enterprise")
+
+    (voided,) = [i for i in billing.invoices(agent) if i.id == invoice.id]
+    assert (voided.status, str(voided.charge_id), voided.refunded_minor) == (
+        "void",
+        lost.payment_id,
+        0,  # owed, not yet posted
+    )
+    assert billing.balance(agent) == 0
+    report = billing.run_renewals()
+    assert report["counts"] == {"refunded_void": 1}, report
+    (voided,) = [i for i in billing.invoices(agent) if i.id == invoice.id]
+    assert voided.refunded_minor == PRO_XMR
+    assert billing.balance(agent) == PRO_XMR
+    assert billing.run_renewals()["counts"] == {}  # refunded once
+    assert billing.balance(agent) == PRO_XMR
+    assert billing.events(agent).count("invoice.refunded") == 1
     books(db).assert_balanced()

@@ -6,8 +6,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError
 from support.factories import AUDIT_KEY, books, main, make_core, new_holder
 
+from services.payment_tee.core import batch_repository as batch_repo
 from services.payment_tee.core.audit import verify_audit_chain
 from services.payment_tee.core.commands import CancelChargeCommand, ChargeCommand, RefundCommand
 from services.payment_tee.core.errors import (
@@ -111,6 +113,8 @@ def test_cancelling_a_charge_that_never_posted_refuses_it_forever(db, core):
         ).all()
     assert rows == [("renewal-2026-04", "billing")]
     assert len(actions) == 1  # the second cancel wrote nothing
+    with pytest.raises(DBAPIError, match="append-only"), db.begin() as conn:
+        conn.execute(sa.text("DELETE FROM ledger.cancelled_charges"))  # forever means forever
     with db.connect() as conn:
         assert verify_audit_chain(conn, AUDIT_KEY).ok
     books(db).assert_balanced()
@@ -167,3 +171,47 @@ def test_charge_racing_its_cancellation_either_posts_and_is_reported_or_never_po
     finally:
         for co in cores:
             co.close()
+
+
+def test_a_cancel_naming_another_account_still_orders_against_the_charge(db):
+    """Each side locks its own holder; the key lock is what keeps both from winning."""
+    cores = [make_core(db) for _ in range(2)]
+    try:
+        for _ in range(20):
+            owner, other = new_holder(cores[0], balance=1_000), new_holder(cores[0])
+            key = f"cross-{owner}"
+            start = threading.Barrier(2)
+
+            def do_charge(owner=owner, key=key, start=start):
+                start.wait()
+                try:
+                    return charge(cores[0], owner, 100, key=key).receipt
+                except ChargeCancelled:
+                    return None
+
+            def do_cancel(other=other, key=key, start=start):
+                start.wait()
+                try:
+                    return cancel(cores[1], other, key)
+                except IdempotencyKeyReused:
+                    return None  # the charge posted first: not a charge on `other`
+
+            with ThreadPoolExecutor(2) as pool:
+                charging, cancelling = pool.submit(do_charge), pool.submit(do_cancel)
+                posted, outcome = charging.result(), cancelling.result()
+            if posted is None:
+                assert outcome is not None and outcome.cancelled
+                assert cores[0].balance(owner).available == 1_000
+            else:
+                assert outcome is None and cores[0].balance(owner).available == 900
+        books(db).assert_balanced()
+    finally:
+        for co in cores:
+            co.close()
+
+
+def test_charge_key_locks_are_ordered_and_only_for_charge_keys():
+    assert batch_repo.charge_key_locks([]) == ""
+    locks = batch_repo.charge_key_locks([("billing", "b-key"), ("billing", "a-key")] * 2)
+    ids = [int(s.split(",")[1].rstrip(");")) for s in locks.split(";") if s]
+    assert len(ids) == 2 and ids == sorted(ids)

@@ -326,18 +326,22 @@ async def downgrade(
                     current_tier=state.current.code,
                 )
             live = state.live
+            pending = None
             if live is None or live.status == subs_repo.PAST_DUE:
                 body = await _downgrade_now_without_refund(b, conn, agent_id, usage, live, target)
-                return DowngradeResult(body)
-            if not immediate:
+            elif not immediate:
                 await downgrades.schedule_at_period_end(b, conn, live, target, now)
                 end = rfc3339(live.current_period_end)
                 return DowngradeResult(_downgrade_body(target.code, "period_end", end))
-            pending = await downgrades.start_immediate(
-                conn, live, target, now, key=key, fingerprint=fingerprint
-            )
-        body = await downgrades.complete_immediate(b, conn, pending)
-    DOWNGRADES.labels("immediate").inc()
+            else:
+                pending = await downgrades.start_immediate(
+                    conn, live, target, now, key=key, fingerprint=fingerprint
+                )
+        if pending is not None:
+            body = await downgrades.complete_immediate(b, conn, pending)
+            DOWNGRADES.labels("immediate").inc()
+        # A subscription ended above: refund any charge its voided invoices turned up.
+        await subscriptions.settle_void_refunds(b, conn, agent_id, now)
     return DowngradeResult(body)
 
 
@@ -440,6 +444,7 @@ async def set_plan(b: Billing, agent_id: uuid.UUID, label: str, actor: str) -> d
                 at=now,
             )
             await customers.push_tier(b, agent_id, code)
+        await subscriptions.settle_void_refunds(b, conn, agent_id, now)
     return {"agent_id": str(agent_id), "tier": code}
 
 
@@ -449,7 +454,8 @@ async def set_plan(b: Billing, agent_id: uuid.UUID, label: str, actor: str) -> d
 async def settle_pending(
     b: Billing, conn: Conn, agent_id: uuid.UUID, report: Reporter | None = None
 ) -> None:
-    """Finish the agent's orphaned intents (same charge and refund keys: no double money)."""
+    """Finish the agent's orphaned intents (same charge and refund keys: no double money),
+    and the refunds its committed voids still owe."""
     async with conn.transaction():
         requests = await upgrades_repo.pending_requests(conn, agent_id)
         pending_downgrades = await downgrades_repo.pending_downgrades(conn, agent_id)
@@ -464,6 +470,9 @@ async def settle_pending(
         await downgrades.complete_immediate(b, conn, pending)
         if report is not None:
             report("settled_downgrade", agent_id, downgrade_id=str(pending.id))
+    for invoice_id in await subscriptions.settle_void_refunds(b, conn, agent_id, b.clock.now()):
+        if report is not None:
+            report("refunded_void", agent_id, invoice_id=str(invoice_id))
 
 
 async def _settle_balance(b: Billing, conn: Conn, request: upgrades_repo.UpgradeRequest) -> str:

@@ -121,6 +121,31 @@ async def get_cycle_invoice(conn: Conn, subscription_id: uuid.UUID, cycle: int) 
         return await cur.fetchone()
 
 
+# A void balance-rail invoice whose charge was found posted when it was voided
+# (CancelCharge answered with a receipt), and not yet refunded: phase 2 of a void.
+_REFUND_DUE = (
+    "status = 'void' AND rail = 'balance' AND charge_id IS NOT NULL "
+    "AND refunded_minor < amount_minor"
+)
+
+
+async def void_refunds_due(conn: Conn, agent_id: uuid.UUID) -> list[Invoice]:
+    async with conn.cursor(row_factory=class_row(Invoice)) as cur:
+        await cur.execute(
+            f"SELECT {_COLUMNS} FROM billing.invoices "
+            f"WHERE agent_id = %s AND {_REFUND_DUE} ORDER BY created_at, id",
+            (agent_id,),
+        )
+        return await cur.fetchall()
+
+
+async def agents_with_void_refunds_due(conn: Conn, limit: int) -> list[uuid.UUID]:
+    cur = await conn.execute(
+        f"SELECT DISTINCT agent_id FROM billing.invoices WHERE {_REFUND_DUE} LIMIT %s", (limit,)
+    )
+    return [row[0] for row in await cur.fetchall()]
+
+
 async def open_for_subscription(conn: Conn, subscription_id: uuid.UUID) -> list[Invoice]:
     async with conn.cursor(row_factory=class_row(Invoice)) as cur:
         await cur.execute(

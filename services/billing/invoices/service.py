@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,7 @@ from services.billing.runtime import Billing
 from services.billing.webhooks import service as webhooks
 from services.common.clock import rfc3339
 from services.payment_tee.core.commands import CancelChargeCommand, ChargeCommand, RefundCommand
+from services.payment_tee.core.errors import UnknownAccount
 from services.payment_tee.core.ledger import ChargeCancellation
 from services.payment_tee.core.records import MAIN_ACCOUNT, AccountRef
 
@@ -81,38 +83,68 @@ async def settle_charge(b: Billing, invoice: Invoice) -> ChargeCancellation:
     """The truth about the invoice's charge, made final: its receipt if it posted
     (an answer lost, or a crash before the payment was recorded), otherwise the
     core cancels its key, so no retry or late request can charge it afterwards."""
-    return await b.dispatcher.cancel_charge(
-        CancelChargeCommand(
-            account=AccountRef(invoice.agent_id, MAIN_ACCOUNT, invoice.asset),
-            idempotency_key=invoice.charge_key,
-            scope=invoice.charge_scope,
-            actor=ACTOR,
+    try:
+        return await b.dispatcher.cancel_charge(
+            CancelChargeCommand(
+                account=AccountRef(invoice.agent_id, MAIN_ACCOUNT, invoice.asset),
+                idempotency_key=invoice.charge_key,
+                scope=invoice.charge_scope,
+                actor=ACTOR,
+            )
         )
-    )
+    except UnknownAccount:
+        # No account in the invoice's asset: no charge can have posted from it.
+        return ChargeCancellation(cancelled=True)
 
 
-async def withdraw_charge(b: Billing, invoice: Invoice) -> dict[str, Any] | None:
-    """Before an open invoice is voided: make sure it keeps no money. Its charge is
-    cancelled in the core or, when it had posted after all, refunded in full (the
-    refund's key is the invoice's, so a retry never refunds twice). Returns the
-    refund's receipt, if there was one."""
+async def void_invoice(b: Billing, invoice: Invoice, at: datetime) -> Invoice:
+    """An open invoice as voided, its charge settled in the core first (phase 1 of a
+    void, saved in the caller's transaction).
+
+    The charge is cancelled, so no retry or late request can take it afterwards;
+    or it had posted after all (an answer lost, a crash before it was recorded),
+    and the void keeps that charge (`charge_id`, `receipt`) with a refund due,
+    which `refund_voided_charge` posts once this is committed. Refunding here,
+    before the commit, could leave a refunded charge on an invoice that a
+    rolled-back transaction keeps open, and a later retry would find the
+    charge and record it as paid."""
+    void = replace(invoice, status=repo.VOID, voided_at=at)
     if not charges_the_balance(invoice):
-        return None
+        return void
     found = await settle_charge(b, invoice)
     if found.cancelled or found.receipt is None:
-        return None
+        return void
     charge = found.receipt
+    return replace(void, charge_id=uuid.UUID(charge.payment_id), receipt=charge.to_wire())
+
+
+async def refund_voided_charge(b: Billing, conn: Conn, invoice: Invoice, at: datetime) -> None:
+    """Phase 2 of a void whose charge had posted: refund it in full, then record it.
+    The refund's key is the invoice's (`void:<invoice id>`), so a retry after a
+    crash or a lost answer gets the same refund, never a second one."""
+    assert invoice.charge_id is not None and invoice.status == repo.VOID
     result = await b.dispatcher.refund(
         RefundCommand(
-            charge_id=uuid.UUID(charge.payment_id),
-            amount=charge.amount,
+            charge_id=invoice.charge_id,
+            amount=invoice.amount_minor - invoice.refunded_minor,
             idempotency_key=f"void:{invoice.id}",
             scope=VOID_REFUND_SCOPE,
             actor=ACTOR,
             memo=f"invoice {invoice.id} voided",
         )
     )
-    return result.receipt.to_wire()
+    async with conn.transaction():
+        refunded = replace(invoice, refunded_minor=invoice.amount_minor)
+        await repo.update(conn, refunded)
+        await record(
+            b,
+            conn,
+            "invoice.refunded",
+            refunded,
+            at,
+            reason="charged_before_void",
+            refund=result.receipt.to_wire(),
+        )
 
 
 def charge_id_of(receipt: dict[str, Any]) -> uuid.UUID:

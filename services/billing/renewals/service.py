@@ -124,6 +124,7 @@ async def run_sweep(b: Billing, at: datetime) -> SweepReport:
         async with b.db.transaction() as conn:
             due = await subs_repo.due_agent_ids(conn, at, SWEEP_BATCH)
             orphaned = await upgrades_repo.agents_with_pending_intents(conn, SWEEP_BATCH)
+            orphaned += await invoices_repo.agents_with_void_refunds_due(conn, SWEEP_BATCH)
         for agent_id in dict.fromkeys([*orphaned, *due]):
             await _sweep_agent(b, agent_id, at, report)
     return report
@@ -137,6 +138,8 @@ async def _sweep_agent(b: Billing, agent_id: uuid.UUID, at: datetime, report: Sw
         try:
             await agents.settle_pending(b, conn, agent_id, report.add)
             await renew_agent(b, conn, agent_id, at, report)
+            for invoice_id in await subscriptions.settle_void_refunds(b, conn, agent_id, at):
+                report.add("refunded_void", agent_id, invoice_id=str(invoice_id))
         except PaymentCoreUnavailable as exc:
             report.add("core_unavailable", agent_id, detail=str(exc)[:200])
         except Exception as exc:

@@ -99,25 +99,26 @@ async def refuse_during_renewal(conn: Conn, live: Subscription | None, now: date
 async def void_open_invoices(
     b: Billing, conn: Conn, sub: Subscription, at: datetime
 ) -> list[uuid.UUID]:
-    """Void the subscription's open invoices. Each one's charge is settled in the
-    core first: a charge that posted although billing never recorded it is refunded
-    (`invoice.refunded`), and one that did not can never post later."""
+    """Void the subscription's open invoices, each one's charge settled in the core
+    first (`invoices.void_invoice`). A charge found posted stays on its void
+    invoice with a refund due, posted after the commit by `settle_void_refunds`."""
     voided = []
     for invoice in await invoices_repo.open_for_subscription(conn, sub.id):
-        refund = await invoices.withdraw_charge(b, invoice)
-        void = replace(
-            invoice,
-            status=invoices_repo.VOID,
-            voided_at=at,
-            refunded_minor=invoice.amount_minor if refund else invoice.refunded_minor,
-        )
-        await invoices_repo.update(conn, void)
-        if refund is not None:
-            await invoices.record(
-                b, conn, "invoice.refunded", void, at, reason="charged_before_void", refund=refund
-            )
+        await invoices_repo.update(conn, await invoices.void_invoice(b, invoice, at))
         voided.append(invoice.id)
     return voided
+
+
+async def settle_void_refunds(
+    b: Billing, conn: Conn, agent_id: uuid.UUID, at: datetime
+) -> list[uuid.UUID]:
+    """Post the refunds that committed voids still owe (after the void's commit, by
+    the workflow that voided, the agent's next workflow or the next sweep)."""
+    async with conn.transaction():
+        due = await invoices_repo.void_refunds_due(conn, agent_id)
+    for invoice in due:
+        await invoices.refund_voided_charge(b, conn, invoice, at)
+    return [invoice.id for invoice in due]
 
 
 async def close_subscription(

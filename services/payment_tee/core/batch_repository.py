@@ -21,6 +21,7 @@ to COMMIT): no pool checkout or reset per batch.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import re
 import uuid
@@ -246,9 +247,12 @@ async def lock_and_load(
             "cancel_keys": lit.text(_dumps([{"scope": s, "key": k} for s, k in cancel_keys])),
         }
     )
-    cur = await conn.execute(f"BEGIN;{lock};{load}".encode())
+    key_locks = charge_key_locks(cancel_keys)
+    cur = await conn.execute(f"BEGIN;{lock};{key_locks}{load}".encode())
     cur.nextset()
     holders = await cur.fetchall()
+    for _ in range(key_locks.count(";")):
+        cur.nextset()
     cur.nextset()
     row = await cur.fetchone()
     assert row is not None
@@ -264,6 +268,30 @@ async def lock_and_load(
         refunded={uuid.UUID(k): int(v) for k, v in refunded.items()},
         cancelled_keys={(scope, key) for scope, key in cancelled},
     )
+
+
+# Advisory locks on charge keys live in the two-int4 key space (never the
+# one-bigint space billing uses for agents), under this class id.
+CHARGE_KEY_LOCK_CLASS = 0x5EA1C4
+
+
+def charge_key_locks(keys: Collection[tuple[str, str]]) -> str:
+    """Statements locking each charge key, in one global order, after the holder locks.
+
+    A charge and a cancellation of its key lock their own holders; were they to
+    name different holders, nothing else would order them, and both could win.
+    These locks make them wait for each other whatever holders they name. All
+    batches take holder locks first and key locks second, each in ascending
+    order, so they may wait on each other but never deadlock. Transfers have no
+    such keys: the hot path sends nothing here."""
+    ids = sorted({_key_lock_id(scope, key) for scope, key in keys})
+    return "".join(f"SELECT pg_advisory_xact_lock({CHARGE_KEY_LOCK_CLASS}, {i});" for i in ids)
+
+
+def _key_lock_id(scope: str, key: str) -> int:
+    """A signed 32-bit id for a key (a collision only makes two keys wait on each other)."""
+    digest = hashlib.sha256(f"{scope}\x00{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "big", signed=True)
 
 
 _UUID_COLUMNS = ("id", "payer_owner_id", "payee_owner_id", "related_entry_id")

@@ -35,6 +35,11 @@ def upgrade() -> None:
         ),
         schema=S,
     )
+    # A cancellation is forever: deleting one would let its charge post again.
+    op.execute(
+        f"CREATE TRIGGER cancelled_charges_append_only BEFORE UPDATE OR DELETE "
+        f"ON {S}.cancelled_charges FOR EACH ROW EXECUTE FUNCTION {S}.refuse_change()"
+    )
 
 
 def downgrade() -> None:
