@@ -141,7 +141,9 @@ async def void_refunds_due(conn: Conn, agent_id: uuid.UUID) -> list[Invoice]:
 
 async def agents_with_void_refunds_due(conn: Conn, limit: int) -> list[uuid.UUID]:
     cur = await conn.execute(
-        f"SELECT DISTINCT agent_id FROM billing.invoices WHERE {_REFUND_DUE} LIMIT %s", (limit,)
+        f"SELECT agent_id FROM billing.invoices WHERE {_REFUND_DUE} "
+        "GROUP BY agent_id ORDER BY min(voided_at) LIMIT %s",
+        (limit,),
     )
     return [row[0] for row in await cur.fetchall()]
 

@@ -7,6 +7,7 @@ transaction (outbox).
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import replace
 from datetime import datetime
@@ -22,6 +23,10 @@ from services.billing.subscriptions import repository as repo
 from services.billing.subscriptions.repository import Subscription
 from services.billing.webhooks import service as webhooks
 from services.common.clock import rfc3339
+from services.payment_client.errors import PaymentCoreUnavailable
+from services.payment_tee.core.errors import PaymentError
+
+log = logging.getLogger("sealpay.billing.subscriptions")
 
 _ENDED_EVENT = {repo.CANCELLED: "subscription.cancelled", repo.LAPSED: "subscription.lapsed"}
 
@@ -113,12 +118,25 @@ async def settle_void_refunds(
     b: Billing, conn: Conn, agent_id: uuid.UUID, at: datetime
 ) -> list[uuid.UUID]:
     """Post the refunds that committed voids still owe (after the void's commit, by
-    the workflow that voided, the agent's next workflow or the next sweep)."""
+    the workflow that voided, the agent's next workflow or the next sweep).
+
+    Best effort: the void is committed and the refund stays due, so a core that
+    cannot be reached (or refuses) only delays it to the next try, and never
+    fails the workflow that asked. Returns the invoices refunded now."""
     async with conn.transaction():
         due = await invoices_repo.void_refunds_due(conn, agent_id)
+    refunded = []
     for invoice in due:
-        await invoices.refund_voided_charge(b, conn, invoice, at)
-    return [invoice.id for invoice in due]
+        try:
+            await invoices.refund_voided_charge(b, conn, invoice, at)
+        except (PaymentError, PaymentCoreUnavailable) as exc:
+            log.warning(
+                "billing.void_refund.deferred",
+                extra={"invoice_id": str(invoice.id), "error": f"{type(exc).__name__}: {exc}"},
+            )
+            continue
+        refunded.append(invoice.id)
+    return refunded
 
 
 async def close_subscription(

@@ -32,7 +32,7 @@ from services.billing.upgrades import repository as repo
 from services.billing.upgrades.quotes import Pricing, quote_pricing
 from services.billing.upgrades.repository import Quote, UpgradeRequest
 from services.common.clock import rfc3339
-from services.payment_tee.core.errors import PaymentError
+from services.payment_tee.core.errors import ChargeCancelled, PaymentError
 
 
 def _lines(quote: Quote, invoice_id: uuid.UUID) -> list[InvoiceLine]:
@@ -150,6 +150,14 @@ async def complete_upgrade(b: Billing, conn: Conn, request: UpgradeRequest) -> d
     async with conn.transaction():
         invoice = await invoices_repo.get(conn, request.invoice_id)
     assert invoice is not None
+    if invoice.status == invoices_repo.VOID:
+        # Voided before it completed (its subscription ended meanwhile): the void
+        # settled its charge (cancelled, or refunded as due); nothing to apply,
+        # and the void invoice and its lines stay as the record.
+        async with conn.transaction():
+            await repo.delete_request(conn, request.agent_id, request.idempotency_key)
+            await repo.release_quote(conn, request.quote_id)
+        raise ChargeCancelled("the upgrade's invoice was voided before the upgrade completed")
     receipt: dict[str, Any] | None = None
     if invoice.amount_minor > 0:
         try:

@@ -23,6 +23,9 @@ from sealpay import (
 )
 from support.servers import free_port
 
+from services.payment_tee.core.receipts import Receipt as CoreReceipt
+from services.payment_tee.core.receipts import ReceiptSigner
+
 
 def _on_receipts(change: dict[str, Any]):
     def edit(path: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -177,6 +180,30 @@ def test_a_new_payment_answered_with_an_older_genuine_receipt_is_refused(party, 
         )
     assert caught.value.receipt == older
     assert alice.client.balance().available == 100_000 - 1_000  # the second never happened
+
+
+def test_a_receipt_signed_before_key_digests_existed_is_still_accepted(party, relay):
+    """A replay of a payment posted before receipts carried the key's digest
+    answers with that older receipt: it is genuine, so it must not be refused."""
+    alice, bob = party("alice", 100_000), party("bob")
+    posted = alice.client.pay(bob.registration.agent_id, 1_000, idempotency_key="pre-digest-01")
+    older = ReceiptSigner("gateway").sign(  # as the core signed it before the field existed
+        CoreReceipt(
+            posted.payment_id, posted.kind, posted.from_, posted.to, posted.from_account,
+            posted.to_account, posted.asset, posted.amount, posted.fee, posted.fee_bps,
+            posted.net, posted.memo, posted.status, posted.created_at,
+        )
+    ).to_wire()  # fmt: skip
+
+    def replay_older(request: httpx.Request) -> httpx.Response | None:
+        if not request.url.path.endswith("/hub-routing"):
+            return None
+        return httpx.Response(201, json=older, headers={"Idempotent-Replayed": "true"})
+
+    again = alice.connect(transport=relay(answer=replay_older)).pay(
+        bob.registration.agent_id, 1_000, idempotency_key="pre-digest-01"
+    )
+    assert again.payment_id == posted.payment_id and again.idempotency_key_sha256 is None
 
 
 def _answer(
