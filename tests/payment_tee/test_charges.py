@@ -140,28 +140,36 @@ def test_a_key_used_by_another_kind_of_posting_is_not_a_charge_to_cancel(db, cor
         cancel(core, alice, "refund-2026-06")
 
 
+def _race_charge_and_cancel(cores, owner, cancel_owner, key):
+    """Charge `owner` on one core and cancel the key (naming `cancel_owner`) on the
+    other, released together. (charge receipt or None, cancellation or None)."""
+    start = threading.Barrier(2)
+
+    def do_charge():
+        start.wait()
+        try:
+            return charge(cores[0], owner, 100, key=key).receipt
+        except ChargeCancelled:
+            return None
+
+    def do_cancel():
+        start.wait()
+        try:
+            return cancel(cores[1], cancel_owner, key)
+        except IdempotencyKeyReused:
+            return None  # the charge posted first, and it is not on `cancel_owner`
+
+    with ThreadPoolExecutor(2) as pool:
+        charging, cancelling = pool.submit(do_charge), pool.submit(do_cancel)
+        return charging.result(), cancelling.result()
+
+
 def test_charge_racing_its_cancellation_either_posts_and_is_reported_or_never_posts(db):
     cores = [make_core(db) for _ in range(2)]
     try:
         for _ in range(20):
             owner = new_holder(cores[0], balance=1_000)
-            key = f"race-{owner}"
-            start = threading.Barrier(2)
-
-            def do_charge(owner=owner, key=key, start=start):
-                start.wait()
-                try:
-                    return charge(cores[0], owner, 100, key=key).receipt
-                except ChargeCancelled:
-                    return None
-
-            def do_cancel(owner=owner, key=key, start=start):
-                start.wait()
-                return cancel(cores[1], owner, key)
-
-            with ThreadPoolExecutor(2) as pool:
-                charging, cancelling = pool.submit(do_charge), pool.submit(do_cancel)
-                posted, outcome = charging.result(), cancelling.result()
+            posted, outcome = _race_charge_and_cancel(cores, owner, owner, f"race-{owner}")
             available = cores[0].balance(owner).available
             if outcome.cancelled:
                 assert posted is None and available == 1_000
@@ -179,26 +187,7 @@ def test_a_cancel_naming_another_account_still_orders_against_the_charge(db):
     try:
         for _ in range(20):
             owner, other = new_holder(cores[0], balance=1_000), new_holder(cores[0])
-            key = f"cross-{owner}"
-            start = threading.Barrier(2)
-
-            def do_charge(owner=owner, key=key, start=start):
-                start.wait()
-                try:
-                    return charge(cores[0], owner, 100, key=key).receipt
-                except ChargeCancelled:
-                    return None
-
-            def do_cancel(other=other, key=key, start=start):
-                start.wait()
-                try:
-                    return cancel(cores[1], other, key)
-                except IdempotencyKeyReused:
-                    return None  # the charge posted first: not a charge on `other`
-
-            with ThreadPoolExecutor(2) as pool:
-                charging, cancelling = pool.submit(do_charge), pool.submit(do_cancel)
-                posted, outcome = charging.result(), cancelling.result()
+            posted, outcome = _race_charge_and_cancel(cores, owner, other, f"cross-{owner}")
             if posted is None:
                 assert outcome is not None and outcome.cancelled
                 assert cores[0].balance(owner).available == 1_000
