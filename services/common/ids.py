@@ -13,9 +13,16 @@ postings with one `created_at`, and history pages newest first by
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 import uuid
+
+# An idempotency key, as every service takes it (the HTTP header, the payment
+# core's commands, the key server's charges): printable ASCII, no spaces, long
+# enough to be unique per intended request and short enough to index.
+IDEMPOTENCY_KEY_RULE = "8-255 printable ASCII characters without spaces"
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{8,255}")
 
 _RAND_BITS = 74  # 12 bits of rand_a and 62 of rand_b
 _RAND_LIMIT = 1 << _RAND_BITS
@@ -51,3 +58,9 @@ def _next() -> tuple[int, int]:
 def _fresh() -> int:
     # The top bit starts clear so that increments have room (RFC 9562 6.2).
     return int.from_bytes(os.urandom(10), "big") >> (80 - _RAND_BITS + 1)
+
+
+def is_idempotency_key(value: object) -> bool:
+    """Whether `value` is a well-formed idempotency key. The whole string must
+    match: `$` would also accept a key followed by a newline."""
+    return isinstance(value, str) and _IDEMPOTENCY_KEY.fullmatch(value) is not None

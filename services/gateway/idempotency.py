@@ -6,66 +6,22 @@ recorded on the journal entry itself, where a replay finds it (DESIGN.md rule 3)
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
-from fastapi import Depends, Header
+from fastapi import Depends
 from fastapi.responses import JSONResponse
 
+from services.common.idempotency_header import REPLAYED_HEADER, idempotency_header
 from services.common.problems import Problem
 from services.payment_tee.core.ledger import PostingResult
 
-_KEY = re.compile(r"^[\x21-\x7e]{8,255}$")
 
-REPLAYED_HEADER = "Idempotent-Replayed"
-
-
-async def idempotency_key(
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="8-255 printable ASCII characters, unique per intended payment.",
-        ),
-    ] = None,
-) -> str:
-    if idempotency_key is None:
-        raise Problem(
-            400,
-            "idempotency_key_required",
-            "this request moves money: send an Idempotency-Key header",
-        )
-    return _checked(idempotency_key)
+def _refuse(detail: str) -> Problem:
+    return Problem(400, "idempotency_key_required", detail)
 
 
-def _checked(key: str) -> str:
-    if not _KEY.match(key):
-        raise Problem(
-            400,
-            "idempotency_key_required",
-            "Idempotency-Key must be 8-255 printable ASCII characters without spaces",
-        )
-    return key
-
-
+idempotency_key, optional_idempotency_key = idempotency_header(_refuse)
 IdempotencyKey = Annotated[str, Depends(idempotency_key)]
-
-
-async def optional_idempotency_key(
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="8-255 printable ASCII characters; required when the request moves money.",
-        ),
-    ] = None,
-) -> str | None:
-    """For endpoints that move money only for some bodies (the service decides)."""
-    if idempotency_key is None:
-        return None
-    return _checked(idempotency_key)
-
-
 OptionalIdempotencyKey = Annotated[str | None, Depends(optional_idempotency_key)]
 
 

@@ -10,7 +10,7 @@ import pytest
 from support.factories import books, fund, make_core, new_holder, pay, transfer_cmd
 
 from services.payment_tee import wire
-from services.payment_tee.core.errors import IdempotencyKeyReused, InsufficientFunds
+from services.payment_tee.core.errors import IdempotencyKeyReused, InsufficientFunds, InvalidRequest
 from services.payment_tee.core.receipts import Receipt, verify_receipt
 from services.payment_tee.core.transfers import PostTransfer
 
@@ -110,3 +110,15 @@ def test_a_receipt_signed_before_the_key_digest_existed_still_verifies_over_the_
     assert "idempotency_key_sha256" not in older.to_wire()
     carried = wire.receipt_from_pb(wire.receipt_to_pb(older))
     assert carried == older and verify_receipt(carried.to_wire())
+
+
+@pytest.mark.parametrize(
+    "key", ["order-000005\n", "order 000005", "short", "k" * 256, "clé-000005"]
+)
+def test_a_malformed_key_is_refused_before_anything_posts(db, core, key):
+    """A trailing newline included: `^...$` with `re.match` once let one through."""
+    alice, bob = new_holder(core, balance=10_000), new_holder(core)
+    with pytest.raises(InvalidRequest) as refused:
+        pay(core, alice, bob, 1_000, key=key)
+    assert refused.value.details["field"] == "idempotency_key"
+    assert core.balance(alice).available == 10_000 and books(db).entries == 1

@@ -143,3 +143,21 @@ def test_credits_fund_accounts_from_a_platform_account(db, core):
     b = books(db)
     b.assert_balanced()
     assert b.agent_total == 42
+
+
+@pytest.mark.parametrize(
+    "payer_account, asset", [("main\n", "XMR"), ("main", "XMR\n"), ("Main", "XMR"), ("main", "xmr")]
+)
+def test_account_names_and_assets_must_match_their_rule_whole(db, core, payer_account, asset):
+    """`re.match` with `$` accepts a trailing newline; the core's checks match the whole value."""
+    alice, bob = new_holder(core, balance=10_000), new_holder(core)
+    cmd = TransferCommand(
+        kind=TransferKind.HUB_ROUTING,
+        payer=AccountRef(alice, payer_account, asset),
+        payee=main(bob),
+        amount=1_000,
+        idempotency_key="order-newline-1",
+    )
+    with pytest.raises(InvalidRequest):
+        core.transfer(cmd)
+    assert core.balance(alice).available == 10_000

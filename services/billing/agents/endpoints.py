@@ -5,11 +5,10 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from services.billing.agents import service
@@ -28,6 +27,7 @@ from services.billing.crypto.schemas import CryptoUpgradeOut
 from services.billing.errors import IdempotencyKeyRequired
 from services.billing.openapi import problem_responses
 from services.billing.runtime import Billing
+from services.common.idempotency_header import REPLAYED_HEADER, idempotency_header
 
 router = APIRouter(
     prefix="/internal/agents/{agent_id}",
@@ -35,49 +35,12 @@ router = APIRouter(
     dependencies=[Depends(require_service)],
 )
 
-_KEY = re.compile(r"^[\x21-\x7e]{8,255}$")
-REPLAYED_HEADER = "Idempotent-Replayed"
+idempotency_key, optional_idempotency_key = idempotency_header(IdempotencyKeyRequired)
 
 
 def _billing(request: Request) -> Billing:
     billing: Billing = request.app.state.billing
     return billing
-
-
-async def idempotency_key(
-    idempotency_key: Annotated[
-        str | None,
-        Header(alias="Idempotency-Key", description="8-255 printable ASCII characters."),
-    ] = None,
-) -> str:
-    if idempotency_key is None:
-        raise IdempotencyKeyRequired(
-            "this request moves money: send an Idempotency-Key header of 8-255 printable "
-            "ASCII characters without spaces"
-        )
-    return _checked_key(idempotency_key)
-
-
-def _checked_key(key: str) -> str:
-    if not _KEY.match(key):
-        raise IdempotencyKeyRequired(
-            "Idempotency-Key must be 8-255 printable ASCII characters without spaces"
-        )
-    return key
-
-
-async def optional_idempotency_key(
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="8-255 printable ASCII characters; required when the request moves money.",
-        ),
-    ] = None,
-) -> str | None:
-    if idempotency_key is None:
-        return None
-    return _checked_key(idempotency_key)
 
 
 @router.get(

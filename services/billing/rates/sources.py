@@ -109,14 +109,14 @@ class CoinGeckoSource:
             raise RateSourceError("unexpected CoinGecko format") from None
 
 
-_STATIC_ENTRY = re.compile(r"^([A-Z][A-Z0-9]{1,9})-USD:(\d{1,12}(?:\.\d{1,18})?)$")
+_STATIC_ENTRY = re.compile(r"([A-Z][A-Z0-9]{1,9})-USD:(\d{1,12}(?:\.\d{1,18})?)")
 
 
 def parse_static_rates(text: str) -> dict[str, Decimal]:
     """RATE_STATIC: `XMR-USD:150.00,BTC-USD:60000` -> {"XMR": Decimal("150.00"), ...}."""
     rates: dict[str, Decimal] = {}
     for raw in text.split(","):
-        match = _STATIC_ENTRY.match(raw.strip())
+        match = _STATIC_ENTRY.fullmatch(raw.strip())
         if match is None:
             raise ConfigError(f"RATE_STATIC: {raw.strip()!r} is not like XMR-USD:150.00")
         rates[match.group(1)] = Decimal(match.group(2))

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection
 
+from services.common.ids import IDEMPOTENCY_KEY_RULE, is_idempotency_key
 from services.key_server.addresses import repository as addresses_repo
 from services.key_server.addresses.service import allocate_address
 from services.key_server.chains import repository as chains_repo
@@ -37,7 +37,6 @@ from services.key_server.events import repository as outputs_repo
 from services.key_server.events.repository import OutputRow
 
 CHARGE = "charge"
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{8,255}$")
 
 
 @dataclass(frozen=True)
@@ -87,9 +86,9 @@ def create_charge(
     """(charge, replayed)."""
     request_hash = _request_hash(body)
     if idempotency_key is not None:
-        if not _IDEMPOTENCY_KEY.match(idempotency_key):
+        if not is_idempotency_key(idempotency_key):
             raise InvalidRequest(
-                "Idempotency-Key must be 8-255 printable ASCII characters",
+                f"Idempotency-Key must be {IDEMPOTENCY_KEY_RULE}",
                 field="Idempotency-Key",
             )
         repo.lock_idempotency_key(conn, idempotency_key)

@@ -23,7 +23,7 @@ from services.key_server.watchers.repository import WatcherRow
 
 HMAC_ENTRY = "hmac_secret"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-_KEY_ID = re.compile(r"^wk_[0-9a-f]{16}$")
+_KEY_ID = re.compile(r"wk_[0-9a-f]{16}")
 
 
 def create_watcher(
@@ -54,7 +54,7 @@ def verify_event(
     """The id of the active watcher that signed this request, or `BadSignature`."""
     claimed = signing.header_value(headers, signing.KEY_ID_HEADER) or ""
     known: dict[str, str] = {}
-    if _KEY_ID.match(claimed) and repo.is_active(conn, claimed):
+    if _KEY_ID.fullmatch(claimed) and repo.is_active(conn, claimed):
         secret = vault_service.read_secret(conn, vault, SecretOwner("watcher", claimed), HMAC_ENTRY)
         if secret is not None:
             known[claimed] = secret

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from services.common.ids import IDEMPOTENCY_KEY_RULE, is_idempotency_key
 from services.payment_tee.core.canonical import canonical_json
 from services.payment_tee.core.errors import InvalidAmount, InvalidRequest, SelfTransfer
 from services.payment_tee.core.money import MAX_AMOUNT, is_valid_amount, is_valid_asset
 from services.payment_tee.core.records import AccountRef
 
 MEMO_MAX = 500
-_KEY = re.compile(r"^[\x21-\x7e]{8,255}$")  # printable ASCII, no spaces
-_ACCOUNT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-_REFERENCE = re.compile(r"^[\x21-\x7e]{1,200}$")
+_ACCOUNT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+_REFERENCE = re.compile(r"[\x21-\x7e]{1,200}")
 
 
 class TransferKind(StrEnum):
@@ -31,9 +31,9 @@ def request_hash(operation: str, params: dict[str, Any]) -> bytes:
 
 
 def check_idempotency_key(key: str) -> None:
-    if not isinstance(key, str) or not _KEY.match(key):
+    if not is_idempotency_key(key):
         raise InvalidRequest(
-            "idempotency key must be 8-255 printable ASCII characters", field="idempotency_key"
+            f"idempotency key must be {IDEMPOTENCY_KEY_RULE}", field="idempotency_key"
         )
 
 
@@ -45,7 +45,7 @@ def check_amount(amount: object) -> None:
 
 
 def check_account_name(name: str) -> None:
-    if not isinstance(name, str) or not _ACCOUNT_NAME.match(name):
+    if not isinstance(name, str) or not _ACCOUNT_NAME.fullmatch(name):
         raise InvalidRequest(
             "account name must be 1-32 of a-z, 0-9, '_' or '-', starting with a letter or digit",
             field="name",
@@ -67,7 +67,7 @@ def check_memo(memo: str | None) -> None:
 
 
 def check_reference(reference: str) -> None:
-    if not isinstance(reference, str) or not _REFERENCE.match(reference):
+    if not isinstance(reference, str) or not _REFERENCE.fullmatch(reference):
         raise InvalidRequest(
             "reference must be 1-200 printable ASCII characters", field="reference"
         )

@@ -12,7 +12,7 @@ import re
 MAX_AMOUNT = 2**53 - 1
 BPS_DENOMINATOR = 10_000
 
-_ASSET = re.compile(r"^[A-Z][A-Z0-9]{1,9}$")
+_ASSET = re.compile(r"[A-Z][A-Z0-9]{1,9}")
 
 
 def round_half_up_div(numerator: int, denominator: int) -> int:
@@ -30,4 +30,4 @@ def is_valid_amount(amount: object) -> bool:
 
 
 def is_valid_asset(asset: str) -> bool:
-    return bool(_ASSET.match(asset))
+    return bool(_ASSET.fullmatch(asset))
