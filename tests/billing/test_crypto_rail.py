@@ -12,13 +12,17 @@ The deterministic cases post callbacks signed exactly like the key server's
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+import sqlalchemy as sa
 from support.factories import books
+from support.tee import LossyProxy, start_tee
 
 from services.common.clock import rfc3339
 from services.common.signing import compute_signature, signed_headers
@@ -633,3 +637,157 @@ def test_more_than_asked_is_paid_once_and_the_excess_recorded(rail):
     (excess,) = rail.audit_details(agent, "invoice.overpaid")
     assert excess["excess"] == 2_500 and excess["payment"]["amount_received"] == PRO_SAT + 2_500
     assert counts(rail, agent) == ONCE
+
+
+def test_a_balance_upgrade_overtaken_by_a_crypto_payment_is_voided_and_refunded(
+    rail, make_billing, database_url, mtls, simulated_chain_dir, tmp_path
+):
+    """A balance upgrade's charge posts in the TEE but its answer is lost, so its
+    intent stays open; then the crypto invoice for the same plan is paid and
+    applied. The intent, resumed by the agent's next request, must not apply a
+    second purchase of the same period: its invoice is voided and the lost
+    charge refunded in full, once. (Before, it was applied: the agent paid for
+    pro twice and the crypto-paid subscription was cancelled.)"""
+    rail.chain()
+    agent = rail.billing.agent(balance=10**12)
+    crypto = rail.invoiced(agent)["invoice"]
+    tee = start_tee(database_url, mtls, simulated_chain_dir, tmp_path)
+    proxy = LossyProxy(tee.grpc_port)
+    try:
+        via_tee = make_billing(key_server_url=rail.link.url, **tee_settings(mtls, proxy.target))
+        r = lose_the_answer(
+            rail,
+            proxy,
+            agent,
+            lambda: via_tee.upgrade(agent, "pro", key="balance-upgrade-01"),
+            "SELECT 1 FROM billing.upgrade_requests WHERE agent_id = :a AND pay_with = 'balance'",
+        )
+        assert (r.status_code, r.json()["code"]) == (503, "payment_core_unavailable"), r.text
+        via_tee.stop()
+    finally:
+        proxy.close()
+        tee.stop()
+    (lost,) = rail.billing.charges(agent)
+    (intent,) = rail.billing.rows(
+        "SELECT * FROM billing.upgrade_requests WHERE idempotency_key = 'balance-upgrade-01'"
+    )
+    assert rail.billing.balance(agent) == 10**12 - PRO_XMR
+
+    r = rail.callback(charge_event(crypto))
+    assert r.status_code == 200 and r.json()["outcome"] == "applied", r.text
+    assert rail.billing.tier(agent)["tier"] == "pro"
+
+    r = rail.billing.upgrade(agent, "pro", key="balance-upgrade-01")  # resumes the intent first
+    assert (r.status_code, r.json()["code"]) == (409, "not_an_upgrade"), r.text
+    statuses = {i.id: (i.status, i.refunded_minor) for i in rail.billing.invoices(agent)}
+    assert statuses == {
+        uuid.UUID(crypto["invoice_id"]): ("paid", 0),
+        intent.invoice_id: ("void", PRO_XMR),  # the lost charge, found and refunded
+    }
+    assert (
+        rail.billing.rows("SELECT * FROM billing.upgrade_requests WHERE pay_with = 'balance'") == []
+    )
+    assert rail.billing.charges(agent) == [lost]  # never charged a second time
+    assert rail.billing.balance(agent) == 10**12
+    (sub,) = rail.subscriptions(agent)
+    assert (sub.status, sub.plan_code) == ("active", "pro")  # the crypto-paid one, kept
+    events = rail.billing.events(agent)
+    assert (events.count("invoice.voided"), events.count("invoice.refunded")) == (1, 1)
+    assert rail.billing.run_renewals()["counts"] == {}  # nothing left to settle or refund
+    assert rail.billing.balance(agent) == 10**12
+    books(rail.engine).assert_balanced()
+
+
+def test_a_crypto_payment_landing_while_a_downgrade_is_in_flight_is_not_applied(
+    rail, make_billing, database_url, mtls, simulated_chain_dir, tmp_path
+):
+    """An immediate downgrade's refund posts in the TEE but its answer is lost, so
+    the downgrade stays pending; then a crypto invoice for enterprise, issued
+    before, is paid. Applied, it would upgrade a subscription the pending
+    downgrade then closes: enterprise bought and taken away at once. The
+    downgrade in flight wins; the payment is recorded for the operator, as any
+    payment for an upgrade overtaken by another change."""
+    rail.chain()
+    agent = rail.billing.agent(balance=10**13)
+    rail.billing.upgraded(agent, "pro")
+    crypto = rail.invoiced(agent, "enterprise")["invoice"]
+    tee = start_tee(database_url, mtls, simulated_chain_dir, tmp_path)
+    proxy = LossyProxy(tee.grpc_port)
+    try:
+        via_tee = make_billing(key_server_url=rail.link.url, **tee_settings(mtls, proxy.target))
+        r = lose_the_answer(
+            rail,
+            proxy,
+            agent,
+            lambda: via_tee.downgrade(agent, "free", immediate=True, key="downgrade-now-01"),
+            "SELECT 1 FROM billing.downgrades WHERE agent_id = :a AND status = 'pending'",
+        )
+        assert (r.status_code, r.json()["code"]) == (503, "payment_core_unavailable"), r.text
+        via_tee.stop()
+    finally:
+        proxy.close()
+        tee.stop()
+    (refund,) = rail.billing.rows(
+        "SELECT amount FROM ledger.entries WHERE kind = 'refund' AND payee_owner_id = :a",
+        a=agent.agent_id,
+    )
+    assert refund.amount > 0
+
+    paid = charge_event(crypto, received=crypto["pay_to"]["amount"])
+    r = rail.callback(paid)
+    assert r.status_code == 200 and r.json()["outcome"] == "unapplied", r.text
+    (late,) = rail.audit_details(agent, "invoice.late_payment")
+    assert late["reason"] == "downgrade_pending"
+
+    r = rail.billing.downgrade(agent, "free", immediate=True, key="downgrade-now-01")
+    assert r.status_code == 200, r.text
+    assert rail.billing.tier(agent)["tier"] == "free" and rail.billing.core_tier(agent) == "free"
+    assert [s.status for s in rail.subscriptions(agent)] == ["cancelled"]
+    assert sorted((i.rail, i.status) for i in rail.billing.invoices(agent)) == [
+        ("balance", "paid"),
+        ("crypto", "void"),
+    ]
+    refunds = rail.billing.rows(
+        "SELECT amount FROM ledger.entries WHERE kind = 'refund' AND payee_owner_id = :a",
+        a=agent.agent_id,
+    )
+    assert refunds == [refund]  # posted once, by the TEE, and recorded on the replay
+    assert rail.billing.balance(agent) == 10**13 - PRO_XMR + refund.amount
+    books(rail.engine).assert_balanced()
+
+
+def tee_settings(mtls, target: str) -> dict[str, Any]:
+    """Billing settings for a payment core reached only through the TEE at `target`."""
+    return {
+        "payment_via_tee": True,
+        "payment_tee_fallback": False,
+        "payment_tee_target": target,
+        "payment_tee_ca": str(mtls.ca),
+        "payment_tee_client_cert": str(mtls.client_cert),
+        "payment_tee_client_key": str(mtls.client_key),
+        "payment_tee_timeout_seconds": 3,
+    }
+
+
+def lose_the_answer(rail, proxy, agent, request, recorded: str) -> httpx.Response:
+    """Send `request` through the TEE and lose the answer to its posting (only that one).
+
+    The agent's holder row is locked here, so the TEE's posting waits on it; once
+    `recorded` (SQL, `:a` the agent) finds the request's intent, answers from
+    the TEE stop passing and the lock is released: the posting commits, and
+    billing never hears of it."""
+    with rail.engine.connect() as conn, conn.begin():
+        conn.execute(
+            sa.text("SELECT 1 FROM ledger.holders WHERE owner_id = :a FOR UPDATE"),
+            {"a": agent.agent_id},
+        )
+        answer: list[httpx.Response] = []
+        sending = threading.Thread(target=lambda: answer.append(request()))
+        sending.start()
+        deadline = time.monotonic() + 10
+        while not rail.billing.rows(recorded, a=agent.agent_id):
+            assert time.monotonic() < deadline, "the request's intent was never recorded"
+            time.sleep(0.01)
+        proxy.holding.set()
+    sending.join()
+    return answer[0]

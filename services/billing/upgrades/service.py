@@ -24,12 +24,13 @@ from services.billing.errors import QuoteExpired
 from services.billing.invoices import repository as invoices_repo
 from services.billing.invoices import service as invoices
 from services.billing.invoices.repository import Invoice, InvoiceLine
+from services.billing.plans import repository as plans_repo
 from services.billing.runtime import Billing
 from services.billing.subscriptions import repository as subs_repo
 from services.billing.subscriptions import service as subscriptions
 from services.billing.subscriptions.repository import Subscription
 from services.billing.upgrades import repository as repo
-from services.billing.upgrades.quotes import Pricing, quote_pricing
+from services.billing.upgrades.quotes import Pricing, quote_pricing, still_applies
 from services.billing.upgrades.repository import Quote, UpgradeRequest
 from services.common.clock import rfc3339
 from services.payment_tee.core.errors import ChargeCancelled, PaymentError
@@ -149,11 +150,14 @@ async def complete_upgrade(b: Billing, conn: Conn, request: UpgradeRequest) -> d
     """
     async with conn.transaction():
         invoice = await invoices_repo.get(conn, request.invoice_id)
-    assert invoice is not None
+        assert invoice is not None
+        if invoice.status == invoices_repo.OPEN and await _overtaken(conn, request, b.clock.now()):
+            invoice = await _void_overtaken(b, conn, invoice)
     if invoice.status == invoices_repo.VOID:
-        # Voided before it completed (its subscription ended meanwhile): the void
-        # settled its charge (cancelled, or refunded as due); nothing to apply,
-        # and the void invoice and its lines stay as the record.
+        # Voided before it completed (its subscription ended, or another upgrade
+        # was paid meanwhile): the void settled its charge (cancelled, or kept
+        # with a refund due, which the caller's settle_void_refunds posts);
+        # nothing to apply, and the void invoice and its lines stay as the record.
         async with conn.transaction():
             await repo.delete_request(conn, request.agent_id, request.idempotency_key)
             await repo.release_quote(conn, request.quote_id)
@@ -171,6 +175,33 @@ async def complete_upgrade(b: Billing, conn: Conn, request: UpgradeRequest) -> d
         body = await _apply_upgrade(b, conn, request, invoice, receipt)
         await customers.push_tier(b, request.agent_id, invoice.plan_code)
     return body
+
+
+async def _overtaken(conn: Conn, request: UpgradeRequest, now: datetime) -> bool:
+    """Whether the intent's quote no longer buys what it was made for.
+
+    An intent completes in the request that recorded it, where the quote was
+    checked a moment before, unless its charge failed to answer (a crash, a
+    lost reply): then the next workflow or sweep completes it, and meanwhile the
+    agent may have been upgraded another way (a crypto payment, say). Charging
+    and applying it then would sell the agent the same period twice."""
+    quote = await repo.get_quote(conn, request.quote_id)
+    assert quote is not None
+    current_code = await customers.current_tier(conn, request.agent_id, quote.from_plan_code)
+    current = await plans_repo.get_plan(conn, current_code)
+    target = await plans_repo.get_plan(conn, quote.plan_code)
+    assert current is not None and target is not None
+    live = await subs_repo.get_live(conn, request.agent_id)
+    return not still_applies(quote, current, live, target, now)
+
+
+async def _void_overtaken(b: Billing, conn: Conn, invoice: Invoice) -> Invoice:
+    """Void an overtaken upgrade's invoice, its charge settled in the core first."""
+    now = b.clock.now()
+    voided = await invoices.void_invoice(b, invoice, now)
+    await invoices_repo.update(conn, voided)
+    await invoices.record(b, conn, "invoice.voided", voided, now, reason="superseded")
+    return voided
 
 
 async def _apply_upgrade(
