@@ -34,6 +34,7 @@ from sqlalchemy.engine import Engine
 from support.factories import AUDIT_KEY, fund, make_core
 from support.processes import ServiceProcess, spawn
 from support.servers import free_port, serve
+from support.tee import LossyProxy, start_tee
 
 from services.billing.app import create_app
 from services.billing.plans.service import DEFAULT_PLANS
@@ -765,3 +766,64 @@ def ks_worker(billing_db: Engine, database_url: str, tmp_path: Path) -> Iterator
     yield start
     for worker in started:
         worker.stop()
+
+
+# --- an answer lost on its way back from the payment TEE -------------------------------
+
+
+@pytest.fixture
+def lose_answer(
+    make_billing: Callable[..., BillingHttp],
+    billing_db: Engine,
+    database_url: str,
+    mtls: Any,
+    simulated_chain_dir: Path,
+    tmp_path: Path,
+) -> Callable[..., None]:
+    """`lose_answer(agent, send, recorded, **settings)`: `send(billing)` with a billing
+    (`settings`: its overrides) that reaches the payment core only through a real
+    TEE, whose answer to the request's posting (and only that one) is lost: the
+    posting commits, billing answers 503.
+
+    The agent's holder row is locked here, so the TEE's posting waits on it; once
+    `recorded` (SQL, `:a` the agent) finds the request's intent, a proxy stops
+    passing the TEE's answers and the lock is released."""
+
+    def run(
+        agent: Agent, send: Callable[[BillingHttp], httpx.Response], recorded: str, **settings: Any
+    ) -> None:
+        tee = start_tee(database_url, mtls, simulated_chain_dir, tmp_path)
+        proxy = LossyProxy(tee.grpc_port)
+        try:
+            billing = make_billing(
+                **settings,
+                payment_via_tee=True,
+                payment_tee_fallback=False,
+                payment_tee_target=proxy.target,
+                payment_tee_ca=str(mtls.ca),
+                payment_tee_client_cert=str(mtls.client_cert),
+                payment_tee_client_key=str(mtls.client_key),
+                payment_tee_timeout_seconds=3,
+            )
+            with billing_db.connect() as conn, conn.begin():
+                conn.execute(
+                    sa.text("SELECT 1 FROM ledger.holders WHERE owner_id = :a FOR UPDATE"),
+                    {"a": agent.agent_id},
+                )
+                answer: list[httpx.Response] = []
+                sending = threading.Thread(target=lambda: answer.append(send(billing)))
+                sending.start()
+                deadline = time.monotonic() + 10
+                while not billing.rows(recorded, a=agent.agent_id):
+                    assert time.monotonic() < deadline, "the request's intent was never recorded"
+                    time.sleep(0.01)
+                proxy.holding.set()
+            sending.join()
+            billing.stop()
+        finally:
+            proxy.close()
+            tee.stop()
+        (r,) = answer
+        assert (r.status_code, r.json()["code"]) == (503, "payment_core_unavailable"), r.text
+
+    return run

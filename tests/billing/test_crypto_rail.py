@@ -12,17 +12,14 @@ The deterministic cases post callbacks signed exactly like the key server's
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-import sqlalchemy as sa
 from support.factories import books
-from support.tee import LossyProxy, start_tee
+from support.servers import free_port
 
 from services.common.clock import rfc3339
 from services.common.signing import compute_signature, signed_headers
@@ -639,9 +636,7 @@ def test_more_than_asked_is_paid_once_and_the_excess_recorded(rail):
     assert counts(rail, agent) == ONCE
 
 
-def test_a_balance_upgrade_overtaken_by_a_crypto_payment_is_voided_and_refunded(
-    rail, make_billing, database_url, mtls, simulated_chain_dir, tmp_path
-):
+def test_a_balance_upgrade_overtaken_by_a_crypto_payment_is_voided_and_refunded(rail, lose_answer):
     """A balance upgrade's charge posts in the TEE but its answer is lost, so its
     intent stays open; then the crypto invoice for the same plan is paid and
     applied. The intent, resumed by the agent's next request, must not apply a
@@ -651,22 +646,12 @@ def test_a_balance_upgrade_overtaken_by_a_crypto_payment_is_voided_and_refunded(
     rail.chain()
     agent = rail.billing.agent(balance=10**12)
     crypto = rail.invoiced(agent)["invoice"]
-    tee = start_tee(database_url, mtls, simulated_chain_dir, tmp_path)
-    proxy = LossyProxy(tee.grpc_port)
-    try:
-        via_tee = make_billing(key_server_url=rail.link.url, **tee_settings(mtls, proxy.target))
-        r = lose_the_answer(
-            rail,
-            proxy,
-            agent,
-            lambda: via_tee.upgrade(agent, "pro", key="balance-upgrade-01"),
-            "SELECT 1 FROM billing.upgrade_requests WHERE agent_id = :a AND pay_with = 'balance'",
-        )
-        assert (r.status_code, r.json()["code"]) == (503, "payment_core_unavailable"), r.text
-        via_tee.stop()
-    finally:
-        proxy.close()
-        tee.stop()
+    lose_answer(
+        agent,
+        lambda billing: billing.upgrade(agent, "pro", key="balance-upgrade-01"),
+        "SELECT 1 FROM billing.upgrade_requests WHERE agent_id = :a AND response IS NULL",
+        key_server_url=rail.link.url,
+    )
     (lost,) = rail.billing.charges(agent)
     (intent,) = rail.billing.rows(
         "SELECT * FROM billing.upgrade_requests WHERE idempotency_key = 'balance-upgrade-01'"
@@ -698,9 +683,7 @@ def test_a_balance_upgrade_overtaken_by_a_crypto_payment_is_voided_and_refunded(
     books(rail.engine).assert_balanced()
 
 
-def test_a_crypto_payment_landing_while_a_downgrade_is_in_flight_is_not_applied(
-    rail, make_billing, database_url, mtls, simulated_chain_dir, tmp_path
-):
+def test_a_crypto_payment_landing_while_a_downgrade_is_in_flight_is_not_applied(rail, lose_answer):
     """An immediate downgrade's refund posts in the TEE but its answer is lost, so
     the downgrade stays pending; then a crypto invoice for enterprise, issued
     before, is paid. Applied, it would upgrade a subscription the pending
@@ -711,22 +694,12 @@ def test_a_crypto_payment_landing_while_a_downgrade_is_in_flight_is_not_applied(
     agent = rail.billing.agent(balance=10**13)
     rail.billing.upgraded(agent, "pro")
     crypto = rail.invoiced(agent, "enterprise")["invoice"]
-    tee = start_tee(database_url, mtls, simulated_chain_dir, tmp_path)
-    proxy = LossyProxy(tee.grpc_port)
-    try:
-        via_tee = make_billing(key_server_url=rail.link.url, **tee_settings(mtls, proxy.target))
-        r = lose_the_answer(
-            rail,
-            proxy,
-            agent,
-            lambda: via_tee.downgrade(agent, "free", immediate=True, key="downgrade-now-01"),
-            "SELECT 1 FROM billing.downgrades WHERE agent_id = :a AND status = 'pending'",
-        )
-        assert (r.status_code, r.json()["code"]) == (503, "payment_core_unavailable"), r.text
-        via_tee.stop()
-    finally:
-        proxy.close()
-        tee.stop()
+    lose_answer(
+        agent,
+        lambda billing: billing.downgrade(agent, "free", immediate=True, key="downgrade-now-01"),
+        "SELECT 1 FROM billing.downgrades WHERE agent_id = :a AND status = 'pending'",
+        key_server_url=rail.link.url,
+    )
     (refund,) = rail.billing.rows(
         "SELECT amount FROM ledger.entries WHERE kind = 'refund' AND payee_owner_id = :a",
         a=agent.agent_id,
@@ -756,38 +729,65 @@ def test_a_crypto_payment_landing_while_a_downgrade_is_in_flight_is_not_applied(
     books(rail.engine).assert_balanced()
 
 
-def tee_settings(mtls, target: str) -> dict[str, Any]:
-    """Billing settings for a payment core reached only through the TEE at `target`."""
-    return {
-        "payment_via_tee": True,
-        "payment_tee_fallback": False,
-        "payment_tee_target": target,
-        "payment_tee_ca": str(mtls.ca),
-        "payment_tee_client_cert": str(mtls.client_cert),
-        "payment_tee_client_key": str(mtls.client_key),
-        "payment_tee_timeout_seconds": 3,
-    }
+def test_a_crypto_payment_landing_while_a_renewal_is_in_flight_is_not_applied(
+    rail, make_billing, mtls
+):
+    """The renewal was invoiced at pro but the payment core could not be reached;
+    then the crypto proration to enterprise, quoted minutes before the period
+    ended, is paid. Applied, it would be overwritten by the renewal at pro once
+    that is charged: the subscription back on pro, the tier left on enterprise."""
+    rail.chain()
+    agent = rail.billing.agent(balance=10**13)
+    rail.billing.upgraded(agent, "pro")  # to Feb 15 12:00
+    period_end = datetime(2026, 2, 15, 12, tzinfo=UTC)
+    rail.billing.clock.set(period_end - timedelta(minutes=10))
+    crypto = rail.invoiced(agent, "enterprise")["invoice"]
+    dark = make_billing(
+        key_server_url=rail.link.url,
+        payment_via_tee=True,
+        payment_tee_fallback=False,
+        payment_tee_target=f"127.0.0.1:{free_port()}",
+        payment_tee_ca=str(mtls.ca),
+        payment_tee_client_cert=str(mtls.client_cert),
+        payment_tee_client_key=str(mtls.client_key),
+        payment_tee_timeout_seconds=1,
+    )
+    assert dark.walk_to(period_end + timedelta(minutes=1))["counts"] == {"core_unavailable": 1}
+    dark.stop()
+
+    r = rail.callback(charge_event(crypto, received=crypto["pay_to"]["amount"]))
+    assert r.status_code == 200 and r.json()["outcome"] == "unapplied", r.text
+    (late,) = rail.audit_details(agent, "invoice.late_payment")
+    assert late["reason"] == "renewal_pending"
+
+    assert rail.billing.walk_to(period_end + timedelta(minutes=2))["counts"] == {"renewed": 1}
+    sub = rail.billing.subscription(agent)
+    assert (sub.plan_code, sub.cycle) == ("pro", 2)
+    assert rail.billing.tier(agent)["tier"] == "pro" and rail.billing.core_tier(agent) == "pro"
+    assert rail.billing.balance(agent) == 10**13 - 2 * PRO_XMR
+    books(rail.engine).assert_balanced()
 
 
-def lose_the_answer(rail, proxy, agent, request, recorded: str) -> httpx.Response:
-    """Send `request` through the TEE and lose the answer to its posting (only that one).
+def test_a_crypto_intent_overtaken_while_the_key_server_was_down_is_never_opened(rail):
+    """The crypto intent could not reach the key server; meanwhile the agent bought
+    the same plan from its balance. Retried, the intent must not hand out an
+    address for a payment that could never be applied."""
+    rail.chain()
+    agent = rail.billing.agent(balance=10**13)
+    rail.link.fault = "charges_down"
+    r = rail.upgrade(agent, "pro", key="crypto-first-01")
+    assert (r.status_code, r.json()["code"]) == (503, "key_server_unavailable")
+    assert rail.billing.upgraded(agent, "pro")["tier"] == "pro"  # the intent waits meanwhile
+    rail.link.fault = None
 
-    The agent's holder row is locked here, so the TEE's posting waits on it; once
-    `recorded` (SQL, `:a` the agent) finds the request's intent, answers from
-    the TEE stop passing and the lock is released: the posting commits, and
-    billing never hears of it."""
-    with rail.engine.connect() as conn, conn.begin():
-        conn.execute(
-            sa.text("SELECT 1 FROM ledger.holders WHERE owner_id = :a FOR UPDATE"),
-            {"a": agent.agent_id},
-        )
-        answer: list[httpx.Response] = []
-        sending = threading.Thread(target=lambda: answer.append(request()))
-        sending.start()
-        deadline = time.monotonic() + 10
-        while not rail.billing.rows(recorded, a=agent.agent_id):
-            assert time.monotonic() < deadline, "the request's intent was never recorded"
-            time.sleep(0.01)
-        proxy.holding.set()
-    sending.join()
-    return answer[0]
+    r = rail.upgrade(agent, "pro", key="crypto-first-01")  # resumes the intent first
+    assert (r.status_code, r.json()["code"]) == (409, "not_an_upgrade"), r.text
+    assert rail.ks_charge_count() == 0
+    assert sorted((i.rail, i.status) for i in rail.billing.invoices(agent)) == [
+        ("balance", "paid"),
+        ("crypto", "void"),
+    ]
+    assert (
+        rail.billing.rows("SELECT * FROM billing.upgrade_requests WHERE pay_with = 'crypto'") == []
+    )
+    assert rail.billing.balance(agent) == 10**13 - PRO_XMR

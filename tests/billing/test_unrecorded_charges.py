@@ -181,3 +181,43 @@ def test_a_void_owing_a_refund_is_refunded_by_the_next_sweep(billing, clock, db)
     assert billing.balance(agent) == PRO_XMR
     assert billing.events(agent).count("invoice.refunded") == 1
     books(db).assert_balanced()
+
+
+def test_an_upgrade_resumed_after_its_period_ended_is_voided_and_refunded(
+    billing, clock, lose_answer, db
+):
+    """Mid-period, an upgrade's charge posts but its answer is lost, and the payment
+    core stays unreachable past the period's end. Resumed then, the proration
+    would charge for half a period the agent spent on pro and carry enterprise
+    into the next: the intent is voided instead and its charge refunded."""
+    agent = billing.agent(balance=10 * ENTERPRISE_XMR)
+    billing.upgraded(agent, "pro")  # Jan 15 12:00 to Feb 15 12:00
+    clock.set(datetime(2026, 1, 31, 12, tzinfo=UTC))
+    lose_answer(
+        agent,
+        lambda via_tee: via_tee.upgrade(agent, "enterprise", key="mid-period-up-01"),
+        "SELECT 1 FROM billing.upgrade_requests WHERE agent_id = :a AND response IS NULL",
+    )
+    (lost,) = [i for i in billing.invoices(agent) if i.status == "open"]
+    assert lost.kind == "proration" and lost.amount_minor > 0
+    assert billing.balance(agent) == 10 * ENTERPRISE_XMR - PRO_XMR - lost.amount_minor
+
+    report = billing.walk_to(DUE + timedelta(minutes=1))
+
+    assert report["counts"] == {"released_upgrade": 1, "refunded_void": 1, "renewed": 1}, report
+    (voided,) = [i for i in billing.invoices(agent) if i.id == lost.id]
+    assert (voided.status, voided.refunded_minor) == ("void", lost.amount_minor)
+    sub = billing.subscription(agent)
+    assert (sub.plan_code, sub.cycle) == ("pro", 2)
+    assert billing.core_tier(agent) == "pro" and billing.tier(agent)["tier"] == "pro"
+    assert billing.balance(agent) == 10 * ENTERPRISE_XMR - 2 * PRO_XMR
+    (reason,) = [
+        r.details["reason"]
+        for r in billing.rows(
+            "SELECT details FROM billing.audit_events WHERE agent_id = :a "
+            "AND action = 'invoice.voided'",
+            a=agent.agent_id,
+        )
+    ]
+    assert reason == "period_elapsed"
+    books(db).assert_balanced()

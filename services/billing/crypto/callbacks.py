@@ -7,10 +7,11 @@ different events for one charge cannot apply it twice either:
 
 * charge.confirmed / charge.overpaid on an open invoice: paid, the upgrade
   applied (`applied`); if it was paid after the charge expired (`paid_late`),
-  or the subscription changed since the quote so that it no longer buys what
-  it was priced for (`superseded`), or an immediate downgrade is still in
-  flight (`downgrade_pending`), the invoice is voided and the payment recorded
-  as `invoice.late_payment` (`late_payment`, `unapplied`);
+  or the upgrade was overtaken meanwhile (the subscription changed so that the
+  quote no longer buys what it was priced for, an immediate downgrade or a
+  renewal is still in flight: `upgrades.overtaken_because`), the invoice is
+  voided and the payment recorded as `invoice.late_payment` (`late_payment`,
+  `unapplied`);
 * ... on a void invoice: `invoice.late_payment`; on a paid one: nothing
   (`already_paid`);
 * charge.expired / charge.underpaid on an open invoice: voided
@@ -44,20 +45,13 @@ from services.billing.crypto.repository import CryptoCharge
 from services.billing.crypto.schemas import ChargeEventIn
 from services.billing.customers import service as customers
 from services.billing.dbtypes import Conn
-from services.billing.downgrades import repository as downgrades_repo
 from services.billing.errors import EventConflict, InvalidRequest, NotFound
 from services.billing.invoices import repository as invoices_repo
 from services.billing.invoices import service as invoices
 from services.billing.invoices.repository import Invoice
-from services.billing.plans import repository as plans_repo
-from services.billing.plans.repository import Plan
 from services.billing.runtime import Billing
-from services.billing.subscriptions import repository as subs_repo
-from services.billing.subscriptions.repository import Subscription
-from services.billing.upgrades import quotes
 from services.billing.upgrades import repository as upgrades_repo
 from services.billing.upgrades import service as upgrades
-from services.billing.upgrades.repository import Quote
 from services.payment_tee.core.records import Usage
 
 log = logging.getLogger("sealpay.billing.crypto")
@@ -217,38 +211,14 @@ async def _pay(
 ) -> tuple[str, str | None]:
     """Apply the upgrade exactly as the balance rail would, if the quote still holds."""
     quote = await upgrades_repo.get_quote(conn, charge.quote_id)
-    target = await plans_repo.get_plan(conn, invoice.plan_code)
-    current_code = await customers.current_tier(conn, invoice.agent_id, usage.tier.value)
-    current = await plans_repo.get_plan(conn, current_code)
-    assert quote is not None and target is not None and current is not None
-    live = await subs_repo.get_live(conn, invoice.agent_id)
-    reason = await _why_not_applicable(conn, quote, current, live, target, now)
+    assert quote is not None
+    reason = await upgrades.overtaken_because(conn, quote, usage.tier.value, now)
     if reason is not None:
         voided = await _void(b, conn, invoice, now, reason, payment)
         await _record_late_payment(b, conn, voided, now, reason, payment)
         return UNAPPLIED, None
     paid, _ = await upgrades.apply_paid_invoice(b, conn, invoice, quote, now, payment=payment)
     return APPLIED, paid.plan_code
-
-
-async def _why_not_applicable(
-    conn: Conn,
-    quote: Quote,
-    current: Plan,
-    live: Subscription | None,
-    target: Plan,
-    now: datetime,
-) -> str | None:
-    """Why a paid crypto invoice cannot be applied now, or None when it can.
-
-    `downgrade_pending`: an immediate downgrade is between its refund and its
-    application (its answer lost, say); applying the upgrade first would change
-    the subscription that downgrade is about to close."""
-    if not quotes.still_applies(quote, current, live, target, now):
-        return "superseded"
-    if await downgrades_repo.pending_downgrades(conn, quote.agent_id):
-        return "downgrade_pending"
-    return None
 
 
 async def _observe(

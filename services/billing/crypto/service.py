@@ -137,8 +137,8 @@ async def open_charge(b: Billing, conn: Conn, request: UpgradeRequest) -> dict[s
     if abandoned:  # committed: the invoice is void and the request gone
         raise IntentAbandoned(
             "this crypto invoice could not be opened in time (the key server was "
-            "unreachable for longer than a quote lives, or the invoice was voided); "
-            "nothing was charged: ask again for a fresh price",
+            "unreachable for longer than a quote lives, the invoice was voided, or "
+            "the plan changed meanwhile); nothing was charged: ask again for a fresh price",
             invoice_id=str(invoice.id),
         )
     try:
@@ -178,18 +178,27 @@ async def _abandon_if_stale(
     """Never hand out an address for an invoice that can no longer be paid as priced.
 
     An intent the key server has not answered yet is dropped when its invoice
-    was voided meanwhile (its subscription closed) or when it has waited
-    longer than a quote lives: opened now, it would give the payer a fresh
-    half hour at an old rate. The invoice and the intent's row stay (a charge
+    was voided meanwhile (its subscription closed), when it has waited
+    longer than a quote lives (opened now, it would give the payer a fresh
+    half hour at an old rate), or when the agent's plan moved another way
+    meanwhile (`upgrades.overtaken_because`: its payment could never be
+    applied). The invoice and the intent's row stay (a charge
     created by an answer that was lost still finds them by reference, and its
     payment is recorded as late); the request goes, so the client may ask
     again with the same Idempotency-Key. In the caller's transaction; whether
     it was dropped.
     """
     age = (now - invoice.created_at).total_seconds()
-    if invoice.status == invoices_repo.OPEN and age <= b.settings.billing_quote_ttl_seconds:
+    if invoice.status != invoices_repo.OPEN:
+        reason: str | None = "invoice_void"
+    elif age > b.settings.billing_quote_ttl_seconds:
+        reason = "intent_expired"
+    else:
+        quote = await upgrades_repo.get_quote(conn, request.quote_id)
+        assert quote is not None
+        reason = await upgrades.overtaken_because(conn, quote, quote.from_plan_code, now)
+    if reason is None:
         return False
-    reason = "invoice_void" if invoice.status != invoices_repo.OPEN else "intent_expired"
     if invoice.status == invoices_repo.OPEN:
         voided = replace(invoice, status=invoices_repo.VOID, voided_at=now)
         await invoices_repo.update(conn, voided)

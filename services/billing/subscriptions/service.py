@@ -18,6 +18,7 @@ from services.billing.dbtypes import Conn
 from services.billing.errors import RenewalPending
 from services.billing.invoices import repository as invoices_repo
 from services.billing.invoices import service as invoices
+from services.billing.invoices.repository import Invoice
 from services.billing.runtime import Billing
 from services.billing.subscriptions import repository as repo
 from services.billing.subscriptions.repository import Subscription
@@ -85,15 +86,21 @@ async def record(
         await webhooks.publish(conn, b.queue, event, agent_id=sub.agent_id, data=data, at=at)
 
 
-async def refuse_during_renewal(conn: Conn, live: Subscription | None, now: datetime) -> None:
-    """A plan change waits while the next cycle is invoiced but its charge has no
-    recorded outcome (the payment core failed at period end). The renewal sweep
-    retries that charge under the same key; a plan changed first would be
-    overwritten by the older invoice, at the older plan, once it is paid."""
+async def renewal_in_flight(conn: Conn, live: Subscription | None, now: datetime) -> Invoice | None:
+    """The next cycle's invoice, when it is issued but its charge has no recorded
+    outcome (the payment core failed at period end); else None."""
     if live is None or live.status != repo.ACTIVE or live.current_period_end > now:
-        return
+        return None
     issued = await invoices_repo.get_cycle_invoice(conn, live.id, live.cycle + 1)
-    if issued is not None and issued.status == invoices_repo.OPEN:
+    return issued if issued is not None and issued.status == invoices_repo.OPEN else None
+
+
+async def refuse_during_renewal(conn: Conn, live: Subscription | None, now: datetime) -> None:
+    """A plan change waits while a renewal is in flight. The renewal sweep retries
+    that charge under the same key; a plan changed first would be overwritten by
+    the older invoice, at the older plan, once it is paid."""
+    issued = await renewal_in_flight(conn, live, now)
+    if issued is not None:
         raise RenewalPending(
             "the subscription's renewal is being charged; try the plan change again "
             "once it is recorded (the renewal sweep retries it every minute)",

@@ -20,6 +20,7 @@ from typing import Any
 
 from services.billing.customers import service as customers
 from services.billing.dbtypes import Conn
+from services.billing.downgrades import repository as downgrades_repo
 from services.billing.errors import QuoteExpired
 from services.billing.invoices import repository as invoices_repo
 from services.billing.invoices import service as invoices
@@ -151,8 +152,11 @@ async def complete_upgrade(b: Billing, conn: Conn, request: UpgradeRequest) -> d
     async with conn.transaction():
         invoice = await invoices_repo.get(conn, request.invoice_id)
         assert invoice is not None
-        if invoice.status == invoices_repo.OPEN and await _overtaken(conn, request, b.clock.now()):
-            invoice = await _void_overtaken(b, conn, invoice)
+        reason = (
+            await _overtaken(b, conn, request) if invoice.status == invoices_repo.OPEN else None
+        )
+        if reason is not None:
+            invoice = await _void_overtaken(b, conn, invoice, reason)
     if invoice.status == invoices_repo.VOID:
         # Voided before it completed (its subscription ended, or another upgrade
         # was paid meanwhile): the void settled its charge (cancelled, or kept
@@ -177,30 +181,60 @@ async def complete_upgrade(b: Billing, conn: Conn, request: UpgradeRequest) -> d
     return body
 
 
-async def _overtaken(conn: Conn, request: UpgradeRequest, now: datetime) -> bool:
-    """Whether the intent's quote no longer buys what it was made for.
+async def overtaken_because(conn: Conn, quote: Quote, core_tier: str, now: datetime) -> str | None:
+    """Why an upgrade priced by `quote` can no longer be applied as bought, or None.
 
-    An intent completes in the request that recorded it, where the quote was
-    checked a moment before, unless its charge failed to answer (a crash, a
-    lost reply): then the next workflow or sweep completes it, and meanwhile the
-    agent may have been upgraded another way (a crypto payment, say). Charging
-    and applying it then would sell the agent the same period twice."""
-    quote = await repo.get_quote(conn, request.quote_id)
-    assert quote is not None
-    current_code = await customers.current_tier(conn, request.agent_id, quote.from_plan_code)
+    An intent waits between its phases when an answer is lost (the payment core's,
+    the key server's) or a crypto invoice awaits its payment; meanwhile the agent
+    may change plans another way. Applied anyway, it would sell the same period
+    twice or change a subscription something else is about to change:
+
+    * `superseded`: the quote no longer buys what it was computed for (another
+      upgrade, a downgrade, a renewal moved the subscription);
+    * `downgrade_pending`: an immediate downgrade is between its refund and its
+      application, and would then close what this upgrade changed;
+    * `renewal_pending`: the next cycle is invoiced at the current plan with no
+      recorded outcome; once paid, it would write its plan back over this one.
+
+    `core_tier` is the tier to assume for an agent billing has no record of."""
+    current_code = await customers.current_tier(conn, quote.agent_id, core_tier)
     current = await plans_repo.get_plan(conn, current_code)
     target = await plans_repo.get_plan(conn, quote.plan_code)
     assert current is not None and target is not None
-    live = await subs_repo.get_live(conn, request.agent_id)
-    return not still_applies(quote, current, live, target, now)
+    live = await subs_repo.get_live(conn, quote.agent_id)
+    if not still_applies(quote, current, live, target, now):
+        return "superseded"
+    if await downgrades_repo.pending_downgrades(conn, quote.agent_id):
+        return "downgrade_pending"
+    if await subscriptions.renewal_in_flight(conn, live, now) is not None:
+        return "renewal_pending"
+    return None
 
 
-async def _void_overtaken(b: Billing, conn: Conn, invoice: Invoice) -> Invoice:
+async def _overtaken(b: Billing, conn: Conn, request: UpgradeRequest) -> str | None:
+    """Why a balance intent, resumed, must not be charged and applied (None: it may).
+
+    Beyond `overtaken_because`: `period_elapsed` when the proration it prices has
+    lost more of its period than a quote may wait (the core was out for longer):
+    charged now, the agent would pay for time it spent on the old plan. A fresh
+    request, priced at most a quote's lifetime ago, never trips it."""
+    now = b.clock.now()
+    quote = await repo.get_quote(conn, request.quote_id)
+    assert quote is not None
+    reason = await overtaken_because(conn, quote, quote.from_plan_code, now)
+    if reason is None and quote.kind == invoices_repo.PRORATION and quote.usd_cents > 0:
+        remaining = max(0.0, (quote.period_end - now).total_seconds())
+        if remaining + b.settings.billing_quote_ttl_seconds < quote.covered_seconds:
+            reason = "period_elapsed"
+    return reason
+
+
+async def _void_overtaken(b: Billing, conn: Conn, invoice: Invoice, reason: str) -> Invoice:
     """Void an overtaken upgrade's invoice, its charge settled in the core first."""
     now = b.clock.now()
     voided = await invoices.void_invoice(b, invoice, now)
     await invoices_repo.update(conn, voided)
-    await invoices.record(b, conn, "invoice.voided", voided, now, reason="superseded")
+    await invoices.record(b, conn, "invoice.voided", voided, now, reason=reason)
     return voided
 
 
