@@ -89,12 +89,18 @@ def set_status(conn: Connection, charge_id: uuid.UUID, status: str, now: datetim
     )
 
 
-def lock_due_pending(conn: Connection, now: datetime, limit: int) -> list[uuid.UUID]:
-    """Pending charges past their expiry, locked; ones a payment is updating are skipped."""
+def lock_due_unsettled(conn: Connection, now: datetime, limit: int) -> list[uuid.UUID]:
+    """Charges past their expiry whose status the expiry decides, locked (ones a
+    payment is updating are skipped): pending ones (to expire) and seen ones whose
+    every output is confirmed (to settle as underpaid). A seen charge still
+    waiting for confirmations is decided when they arrive, not here."""
     rows = conn.execute(
         sa.text(
-            "SELECT id FROM key_server.charges WHERE status = 'pending' AND expires_at <= :now "
-            "ORDER BY expires_at LIMIT :limit FOR UPDATE SKIP LOCKED"
+            "SELECT c.id FROM key_server.charges c WHERE c.expires_at <= :now AND ("
+            "c.status = 'pending' OR (c.status = 'seen' AND NOT EXISTS ("
+            "SELECT 1 FROM key_server.chain_outputs o "
+            "WHERE o.address_id = c.address_id AND o.confirmed_at IS NULL))) "
+            "ORDER BY c.expires_at LIMIT :limit FOR UPDATE OF c SKIP LOCKED"
         ),
         {"now": now, "limit": limit},
     ).scalars()

@@ -1,8 +1,9 @@
 """Charges: "pay this amount to this fresh address before this time".
 
 Billing's crypto rail creates them; chain events move them along
-(`apply_payment`); the sweeper, or a read, expires the ones nothing reached
-(`expire_due`, `get_charge`). Every status change that a `callback_url` should
+(`apply_payment`); the sweeper, or a read, settles the ones their expiry
+decides (`expire_due`, `get_charge`): expired when nothing reached them,
+underpaid when what was confirmed fell short. Every status change that a `callback_url` should
 hear about writes its callback to the outbox in the same transaction
 (callbacks.py). See status.py for what each status means.
 
@@ -121,11 +122,11 @@ def create_charge(
 
 
 def get_charge(conn: Connection, charge_id: uuid.UUID, now: datetime) -> ChargeView:
-    """The charge, expired first if its time is up and nothing reached it."""
+    """The charge, settled first if its time is up (expired, or underpaid)."""
     charge = repo.get_charge(conn, charge_id)
     if charge is None:
         raise NotFound(f"no charge {charge_id}")
-    if charge.status == ChargeStatus.PENDING and charge.expires_at <= now:
+    if charge.status in _DECIDED_AT_EXPIRY and charge.expires_at <= now:
         charge = repo.get_charge(conn, charge_id, lock=True)
         assert charge is not None
         _settle(conn, charge, now)
@@ -134,24 +135,40 @@ def get_charge(conn: Connection, charge_id: uuid.UUID, now: datetime) -> ChargeV
     return _view(conn, charge)
 
 
+# Statuses that the expiry itself can change (to expired, or to underpaid).
+_DECIDED_AT_EXPIRY = frozenset({ChargeStatus.PENDING, ChargeStatus.SEEN})
+
+
+def lock_for_payment(conn: Connection, address_id: uuid.UUID) -> ChargeRow:
+    """Lock the charge behind `address_id` before a payment to it is recorded.
+
+    The expiry sweep skips a locked charge, so it cannot announce `expired`
+    while a payment that arrived in time is being recorded (before, it could
+    lock the charge between the payment's insert and its re-decision, unable
+    to see the uncommitted output)."""
+    charge = repo.get_charge(conn, repo.charge_for_address(conn, address_id), lock=True)
+    assert charge is not None
+    return charge
+
+
 def apply_payment(
     conn: Connection, address_id: uuid.UUID, now: datetime
 ) -> tuple[uuid.UUID, ChargeStatus]:
     """Re-decide the status of the charge behind `address_id` after an output changed."""
-    charge = repo.get_charge(conn, repo.charge_for_address(conn, address_id), lock=True)
-    assert charge is not None
+    charge = lock_for_payment(conn, address_id)
     return charge.id, _settle(conn, charge, now)
 
 
 def expire_due(conn: Connection, now: datetime, limit: int = 500) -> int:
-    """Expire pending charges past their time; how many."""
-    expired = 0
-    for charge_id in repo.lock_due_pending(conn, now, limit):
+    """Settle charges whose expiry decides them: expire the ones nothing reached,
+    mark underpaid the ones whose confirmed payments fell short; how many changed."""
+    settled = 0
+    for charge_id in repo.lock_due_unsettled(conn, now, limit):
         charge = repo.get_charge(conn, charge_id)
         assert charge is not None
-        if _settle(conn, charge, now) is ChargeStatus.EXPIRED:
-            expired += 1
-    return expired
+        if _settle(conn, charge, now) != charge.status:
+            settled += 1
+    return settled
 
 
 def _settle(conn: Connection, charge: ChargeRow, now: datetime) -> ChargeStatus:

@@ -1,11 +1,12 @@
 """A charge's status, decided from what arrived at its address. Pure.
 
     pending    nothing received, not expired
-    seen       something received, not all of it confirmed, and the confirmed
-               part is still short of the amount
+    seen       something received, and the confirmed part is still short of
+               the amount: some of it unconfirmed, or the charge not expired
+               yet (the rest may still come: payers often pay in two parts)
     confirmed  the confirmed outputs add up to exactly the amount
     overpaid   the confirmed outputs add up to more
-    underpaid  every output is confirmed and together they are short
+    underpaid  expired with every output confirmed and together short
     expired    nothing received before the expiry (a later payment moves the
                charge on to seen and beyond; `paid_late` says so)
 
@@ -50,6 +51,6 @@ def decide_status(expected: int, payments: Sequence[Payment], *, expired: bool) 
         return ChargeStatus.OVERPAID
     if confirmed == expected:
         return ChargeStatus.CONFIRMED
-    if all(p.confirmed for p in payments):
+    if expired and all(p.confirmed for p in payments):
         return ChargeStatus.UNDERPAID
     return ChargeStatus.SEEN

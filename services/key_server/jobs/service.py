@@ -28,7 +28,7 @@ BATCH = 500
 
 @dataclass(frozen=True)
 class SweepReport:
-    expired_charges: int
+    settled_charges: int
     redeferred_credits: int
     redeferred_callbacks: int
 

@@ -9,12 +9,14 @@ import uuid
 from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from support.servers import serve
 
 from services.common.clock import parse_rfc3339
 from services.common.signing import SignatureError, verify_signed_request
+from services.key_server.jobs import service as jobs_service
 
 CALLBACK_SECRET = "test-callback-secret-0123456789abcdef"  # the worker's (conftest)
 
@@ -95,8 +97,8 @@ def test_an_idempotency_key_returns_the_same_charge(ready):
         # (amount, confirmations, tx) per event -> status after each event
         ([(10_000, 0, "a"), (10_000, 2, "a")], ["seen", "confirmed"]),
         ([(12_000, 1, "a"), (12_000, 2, "a")], ["seen", "overpaid"]),
-        ([(9_000, 2, "a")], ["underpaid"]),
-        ([(6_000, 2, "a"), (4_000, 0, "b"), (4_000, 2, "b")], ["underpaid", "seen", "confirmed"]),
+        ([(9_000, 2, "a")], ["seen"]),  # short, but the rest may come before the expiry
+        ([(6_000, 2, "a"), (4_000, 0, "b"), (4_000, 2, "b")], ["seen", "seen", "confirmed"]),
         ([(10_000, 2, "a"), (1, 2, "b")], ["confirmed", "overpaid"]),
         ([(10_000, 2, "a"), (1, 0, "b")], ["confirmed", "confirmed"]),  # unconfirmed extra
     ],
@@ -146,6 +148,77 @@ def test_a_payment_seen_before_expiry_keeps_the_charge_alive(ready):
     _pay(ready, charge, 10_000, 2)
     after = ready.get_charge(charge["charge_id"])
     assert (after["status"], after["paid_late"]) == ("confirmed", False)
+
+
+def _announced(ready, charge) -> list[str]:
+    """The callbacks queued for `charge`, in order."""
+    with ready.engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.text(
+                    "SELECT event_type FROM key_server.charge_callbacks "
+                    "WHERE charge_id = :c ORDER BY created_at"
+                ),
+                {"c": charge["charge_id"]},
+            ).scalars()
+        )
+
+
+def test_a_short_payment_waits_for_the_rest_until_the_expiry(ready):
+    """Paying in two parts is common (a withdrawal fee taken off the first): the
+    first, confirmed and short, must not settle the charge as underpaid while
+    time is left, or the second would only ever count as late."""
+    hook = {"callback_url": "http://127.0.0.1:9/hook"}
+    charge = _charge(ready, expires_in=600, **hook)
+    _pay(ready, charge, 6_000, 2, "first")
+    assert ready.get_charge(charge["charge_id"])["status"] == "seen"
+    ready.clock.advance(timedelta(seconds=500))
+    _pay(ready, charge, 4_000, 2, "second")
+    paid = ready.get_charge(charge["charge_id"])
+    assert (paid["status"], paid["amount_received"], paid["paid_late"]) == (
+        "confirmed",
+        10_000,
+        False,
+    )
+    assert _announced(ready, charge) == ["charge.confirmed"]
+
+    # Short at the expiry: underpaid, decided by a read or by the sweep.
+    by_read = _charge(ready, expires_in=600, **hook)
+    by_sweep = _charge(ready, expires_in=600, **hook)
+    _pay(ready, by_read, 9_000, 2, "short-1")
+    _pay(ready, by_sweep, 9_000, 2, "short-2")
+    ready.clock.advance(timedelta(seconds=600))
+    short = ready.get_charge(by_read["charge_id"])
+    assert (short["status"], short["amount_received"]) == ("underpaid", 9_000)
+    with ready.engine.begin() as conn:
+        assert jobs_service.sweep(conn, ready.clock.now()).settled_charges == 1
+    assert ready.get_charge(by_sweep["charge_id"])["status"] == "underpaid"
+    assert _announced(ready, by_read) == _announced(ready, by_sweep) == ["charge.underpaid"]
+
+
+def test_a_short_payment_still_confirming_at_the_expiry_is_decided_when_it_confirms(ready):
+    charge = _charge(ready, expires_in=600)
+    _pay(ready, charge, 9_000, 1, "slow")
+    ready.clock.advance(timedelta(seconds=700))
+    with ready.engine.begin() as conn:
+        assert jobs_service.sweep(conn, ready.clock.now()).settled_charges == 0
+    assert ready.get_charge(charge["charge_id"])["status"] == "seen"
+    _pay(ready, charge, 9_000, 2, "slow")
+    after = ready.get_charge(charge["charge_id"])
+    assert (after["status"], after["paid_late"]) == ("underpaid", False)
+
+
+def test_a_payment_recorded_after_its_charge_expired_is_late_whatever_its_stamp(ready):
+    """An event stamped before the expiry but recorded after the expiry was
+    announced (it waited in a queue meanwhile) is late: the payer's side already
+    heard `charge.expired`, and `paid_late` must agree with it."""
+    charge = _charge(ready, expires_in=600)
+    ready.clock.advance(timedelta(seconds=600))
+    assert ready.get_charge(charge["charge_id"])["status"] == "expired"
+    ready.clock.advance(timedelta(seconds=-5))  # the event's own time, before the expiry
+    _pay(ready, charge, 10_000, 2, "queued")
+    late = ready.get_charge(charge["charge_id"])
+    assert (late["status"], late["paid_late"]) == ("confirmed", True)
 
 
 class Receiver:

@@ -49,7 +49,7 @@ def test_the_sweep_expires_due_charges_and_defers_their_callbacks(key_server):
     charge_id = r.json()["charge_id"]
     with key_server.engine.begin() as conn:
         report = jobs_service.sweep(conn, key_server.clock.now() + timedelta(seconds=60))
-    assert report.expired_charges == 1
+    assert report.settled_charges == 1
     with key_server.engine.connect() as conn:
         status = conn.execute(
             sa.text("SELECT status FROM key_server.charges WHERE id = :id"), {"id": charge_id}
