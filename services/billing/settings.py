@@ -54,6 +54,9 @@ class BillingSettings(PaymentClientSettings):
     billing_renewal_cron: str = "* * * * *"
     billing_worker_concurrency: int = Field(default=4, ge=1, le=64)
     billing_worker_poll_seconds: float = Field(default=5.0, gt=0, le=300)
+    # A worker silent (no heartbeat) for this long is taken for dead: the jobs it
+    # was running go back to the queue. Workers beat every third of it.
+    billing_worker_stalled_seconds: float = Field(default=30.0, ge=1, le=3600)
 
     webhook_max_attempts: int = Field(default=8, ge=1, le=50)
     webhook_retry_base_seconds: float = Field(default=30.0, ge=0)

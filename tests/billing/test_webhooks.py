@@ -2,6 +2,7 @@
 Webhooks, delivered by a real worker process to a real receiver that verifies
 every signature, retried after 500s, recorded per attempt, replayable."""
 
+import asyncio
 import base64
 import time
 import uuid
@@ -28,6 +29,7 @@ class Receiver:
     secret: str = ""
     fail_first: int = 0
     always_fail: bool = False
+    hang_first: float = 0  # seconds the first call waits before answering
     calls: list[dict[str, Any]] = field(default_factory=list)
 
     def verified(self) -> list[dict[str, Any]]:
@@ -56,6 +58,8 @@ def receiver() -> Iterator[Receiver]:
                 "at": time.monotonic(),
             }
         )
+        if len(state.calls) == 1 and state.hang_first:
+            await asyncio.sleep(state.hang_first)
         failing = state.always_fail or len(state.calls) <= state.fail_first
         return JSONResponse({"ok": not failing}, status_code=500 if failing else 200)
 
@@ -187,6 +191,28 @@ def test_a_delivery_fails_after_its_last_attempt(billing, receiver, start_worker
     assert len(receiver.calls) == 2 and all(c["verified"] for c in receiver.calls)
     time.sleep(1.5)
     assert len(receiver.calls) == 2  # no third attempt
+
+
+def test_a_delivery_cut_off_when_its_worker_died_is_sent_by_another(
+    billing, receiver, start_worker, eventually
+):
+    """The worker is killed while its delivery is in flight: the job stays `doing`
+    and procrastinate alone would never run it again. Another worker sees the
+    dead one's silence and puts the job back; the event arrives, once, signed."""
+    receiver.hang_first = 60
+    receiver.secret = register(billing, receiver.url, events=["tier.changed"])["secret"]
+    first = start_worker(BILLING_WORKER_STALLED_SECONDS="2")
+    billing.upgraded(billing.agent(balance=10**13), "pro")
+    eventually(lambda: len(receiver.calls) == 1, timeout=30, what="the first attempt")
+    first.kill()  # mid-attempt: nothing of it is recorded
+    assert deliveries(billing)[0]["status"] == "pending"
+
+    start_worker(BILLING_WORKER_STALLED_SECONDS="2")
+    eventually(lambda: len(receiver.calls) == 2, timeout=30, what="the retried delivery")
+    eventually(lambda: deliveries(billing, status="succeeded") != [], timeout=10, what="success")
+    (delivery,) = deliveries(billing)
+    assert receiver.calls[1]["verified"] and receiver.calls[1]["id"] == receiver.calls[0]["id"]
+    assert [a["status_code"] for a in delivery["attempt_log"]] == [200]
 
 
 def test_a_secret_no_key_opens_fails_the_delivery_instead_of_leaving_it_pending(

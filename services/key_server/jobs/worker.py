@@ -19,6 +19,7 @@ from prometheus_client import start_http_server
 
 from services.common.clock import SystemClock
 from services.common.database import libpq_url
+from services.common.jobs import retry_stalled_jobs
 from services.key_server.charges.tasks import deliver_callback
 from services.key_server.deposits.tasks import credit_deposit
 from services.key_server.jobs import CREDIT_DEPOSIT, DELIVER_CALLBACK, QUEUE, SWEEP
@@ -76,9 +77,7 @@ def build_job_app(
     @app.periodic(cron=SWEEP_CRON, periodic_id="sweep")  # type: ignore[untyped-decorator]
     @app.task(name=SWEEP, queue=QUEUE)  # type: ignore[untyped-decorator]
     async def sweep_task(timestamp: int) -> None:
-        for job in await app.job_manager.get_stalled_jobs(queue=QUEUE):
-            log.warning("key_server.job.stalled", extra={"job_id": job.id, "task": job.task_name})
-            await app.job_manager.retry_job(job)
+        await retry_stalled_jobs(app, [QUEUE], log)
         report = await asyncio.to_thread(_sweep, runtime)
         if report != jobs_service.SweepReport(0, 0, 0):
             log.info("key_server.sweep", extra=report.__dict__)
