@@ -112,8 +112,9 @@ def install(app: FastAPI) -> None:
         problem = Problem(
             503,
             "payment_core_unavailable",
-            "the payment core cannot be reached; nothing was moved (retry with the same "
-            "Idempotency-Key)",
+            "the payment core did not answer; retry with the same Idempotency-Key: if the "
+            "request was posted before the answer was lost, the retry returns its receipt, "
+            "and otherwise it is posted then, never twice",
         )
         problem.headers["Retry-After"] = "1"
         return render(problem, request)

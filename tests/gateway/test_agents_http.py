@@ -1,8 +1,10 @@
 """Agents over real HTTP: registration, authentication, balances, sub-accounts."""
 
 import hashlib
+import uuid
 
 import sqlalchemy as sa
+from support.factories import books
 
 
 def test_registration_shows_the_key_once_and_stores_only_its_hash(gateway, db):
@@ -62,6 +64,32 @@ def test_balance_sums_accounts_and_lists_them(gateway):
         "pending": 0,
         "accounts": [{"name": "main", "available": 3_500}, {"name": "savings", "available": 1_500}],
     }
+
+
+def test_internal_transfer_refusals_name_the_agents_own_accounts(gateway, db):
+    """A missing account of the caller's own is `not_found`, never `unknown_recipient`
+    (which says no agent exists); moving an account onto itself is a validation error."""
+    alice = gateway.register("alice")
+    gateway.credit(alice, 5_000)
+    cases = [
+        ({"from_account": "main", "to_account": "nosuch"}, 404, "not_found"),
+        ({"from_account": "nosuch", "to_account": "main"}, 404, "not_found"),
+        ({"from_account": "main", "to_account": "main"}, 422, "validation_error"),
+    ]
+    for accounts, status, code in cases:
+        r = gateway.http.post(
+            "/v2/payments/internal-transfer",
+            json={**accounts, "amount": 1_000},
+            headers={**alice.auth, "Idempotency-Key": f"move-{uuid.uuid4()}"},
+        )
+        assert (r.status_code, r.json()["code"]) == (status, code), (accounts, r.text)
+    r = gateway.http.post(
+        "/v2/admin/credits",
+        json={"agent_id": alice.agent_id, "account": "nosuch", "amount": 10},
+        headers={**gateway.admin, "Idempotency-Key": "credit-nosuch-1"},
+    )
+    assert (r.status_code, r.json()["code"]) == (404, "not_found"), r.text
+    assert gateway.balance(alice) == 5_000 and books(db).entries == 1
 
 
 def test_opening_an_existing_account_conflicts(gateway):

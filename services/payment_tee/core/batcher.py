@@ -13,6 +13,11 @@ for the next one.
 If a batch fails as a whole (a deadlock, a unique-key race with another
 process, a lost connection) nothing of it was committed, and each of its
 operations is retried alone, so one bad operation cannot sink its neighbours.
+
+An operation whose caller was cancelled before its batch started is dropped:
+it never posts behind the back of a caller that gave up. Once its batch has
+started it runs to the end (its outcome stands, and a retry under the same
+key finds it).
 """
 
 from __future__ import annotations
@@ -75,13 +80,18 @@ class AsyncBatcher:
 
     async def _work(self, run: RunBatch) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            taken = [await self._queue.get()]
+            while len(taken) < self._max_batch and not self._queue.empty():
+                taken.append(self._queue.get_nowait())
+            # A caller that gave up while its operation waited here (a gRPC
+            # deadline passed, so the TEE's handler was cancelled) has been told
+            # nothing moved, or was served by the fallback: never decide it now.
+            batch = [p for p in taken if not p.future.cancelled()]
             try:
-                await self._process(run, batch)
+                if batch:
+                    await self._process(run, batch)
             finally:
-                for _ in batch:
+                for _ in taken:
                     self._queue.task_done()
 
     async def _process(self, run: RunBatch, batch: list[_Pending]) -> None:

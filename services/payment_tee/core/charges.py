@@ -159,7 +159,7 @@ class PostRefund(Operation):
         replayed = state.replay(cmd.scope, cmd.idempotency_key, fingerprint)
         if replayed is not None:
             return replayed
-        account = state.account(self._account_ref(), "payee")
+        account = state.account(self._account_ref(), "holder")
         already = state.refunded.get(cmd.charge_id, 0)
         if already + cmd.amount > charge["amount"]:
             raise RefundExceedsCharge(

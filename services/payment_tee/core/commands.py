@@ -90,10 +90,14 @@ class TransferCommand:
             check_account_name(ref.name)
             check_asset(ref.asset)
         same_owner = self.payer.owner_id == self.payee.owner_id
-        if self.payer == self.payee or (self.kind is TransferKind.HUB_ROUTING and same_owner):
+        if self.kind is TransferKind.HUB_ROUTING and same_owner:
             raise SelfTransfer("an agent cannot pay itself; use an internal transfer")
         if self.kind is TransferKind.INTERNAL and not same_owner:
             raise InvalidRequest("an internal transfer stays within one agent's accounts")
+        if self.payer == self.payee:
+            raise InvalidRequest(
+                "from_account and to_account are the same account", field="to_account"
+            )
 
     @property
     def scope(self) -> str:

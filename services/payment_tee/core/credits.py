@@ -33,7 +33,7 @@ class CreditAccount(OneAccountOperation[CreditCommand]):
         replayed = state.replay(cmd.scope, cmd.idempotency_key, fingerprint)
         if replayed is not None:
             return replayed
-        account = state.account(cmd.account, "payee")
+        account = state.account(cmd.account, "holder")
         draft = EntryDraft(
             kind="credit",
             scope=cmd.scope,

@@ -55,7 +55,10 @@ class PostTransfer(Operation):
         if replayed is not None:
             return replayed
         payer = state.account(cmd.payer, "payer")
-        payee = state.account(cmd.payee, "payee")
+        # "payee" names another agent (the gateway says `unknown_recipient`); an
+        # internal transfer's destination is the agent's own, merely not found.
+        internal = cmd.kind is TransferKind.INTERNAL
+        payee = state.account(cmd.payee, "agent" if internal else "payee")
         holder = state.holder(payer.owner_id)
         fee_bps = fee_bps_for(holder.tier) if cmd.kind is TransferKind.HUB_ROUTING else 0
         fee, net = split_amount(cmd.amount, fee_bps)

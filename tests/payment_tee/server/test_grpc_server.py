@@ -10,12 +10,14 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import httpx
 import pytest
+import sqlalchemy as sa
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sealpay.attestation import verify_attestation_document
 from sealpay.attestation.simulate import SimulatedAmdChain
@@ -286,4 +288,44 @@ def test_cancel_charge_answers_with_the_receipt_or_refuses_the_key_for_good(tee,
         assert dict(refused.value.trailing_metadata())[wire.ERROR_CODE_KEY] == "charge_cancelled"
         balance = stub.GetBalance(pb.GetBalanceRequest(owner_id=str(alice), asset="XMR"))
         assert balance.available == 700
+    books(db).assert_balanced()
+
+
+def test_a_transfer_whose_deadline_passed_while_queued_never_posts(tee, mtls, db):
+    """The gateway's deadline passes (it answers 503, or its fallback refuses) while
+    the transfer waits in the TEE's queue behind a batch stuck on a lock: gRPC
+    cancels the handler, and the TEE must not post it once the queue moves."""
+    with channel(tee.target, mtls) as ch:
+        stub = pb_grpc.PaymentsStub(ch)
+        alice, bob = holder(stub, 100_000), holder(stub)
+        with db.connect() as hold:
+            hold.execute(
+                sa.text("SELECT 1 FROM ledger.holders WHERE owner_id = :a FOR UPDATE"),
+                {"a": alice},
+            )
+            stuck = stub.Transfer.future(
+                pb.TransferRequest(
+                    kind=pb.TRANSFER_KIND_HUB_ROUTING, payer=account(alice),
+                    payee=account(bob), amount=1_000, idempotency_key="in-flight-01",
+                )
+            )  # fmt: skip
+            time.sleep(0.5)  # its batch now waits on the lock
+            with pytest.raises(grpc.RpcError) as late:
+                stub.Transfer(
+                    pb.TransferRequest(
+                        kind=pb.TRANSFER_KIND_HUB_ROUTING, payer=account(alice),
+                        payee=account(bob), amount=2_000, idempotency_key="given-up-01",
+                    ),
+                    timeout=1,
+                )  # fmt: skip
+            assert late.value.code() is grpc.StatusCode.DEADLINE_EXCEEDED
+            hold.commit()
+        assert stuck.result(timeout=10).receipt.amount == 1_000
+        pay(stub, alice, bob, 3_000)  # served after it: the queue moved on
+    with db.connect() as conn:
+        posted = conn.execute(
+            sa.text("SELECT idempotency_key FROM ledger.entries WHERE payer_owner_id = :a"),
+            {"a": alice},
+        ).scalars()
+        assert "given-up-01" not in set(posted)
     books(db).assert_balanced()
