@@ -6,11 +6,14 @@ TLS certificate the TEE presents to this gateway (`sealpay_tee_attested`). Any
 failure to verify (a refusal, an error, an answer it cannot parse) stops money
 from going to the TEE until a verification passes, and so does the TEE going
 down: what answers at its address afterwards attests again before it is trusted.
+A restart too quick for the poll to see is caught by the new instance's receipt
+key, which the attestation did not vouch for (SwitchingDispatcher._check_signer).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import os
 import socket
@@ -73,6 +76,7 @@ class TeeChecker:
         self.health_interval = health_interval
         self.attestation_interval = attestation_interval
         self._task: asyncio.Task[None] | None = None
+        dispatcher.distrust = self._distrust  # a receipt signed by an unattested key
         TEE_ATTESTED.set(1 if not self.expected else 0)
 
     def start(self) -> None:
@@ -140,6 +144,7 @@ class TeeChecker:
             code = getattr(exc, "code", type(exc).__name__)
             log.error("tee.attestation.failed", extra={"code": code, "error": str(exc)[:300]})
             return False
+        self.dispatcher.attested_receipt_key = base64.b64encode(result.receipt_public_key).decode()
         self.dispatcher.tee_trusted = True
         TEE_ATTESTED.set(1)
         TEE_ATTESTATION_CHECKS.labels("verified").inc()

@@ -47,7 +47,8 @@ T = TypeVar("T")
 TEE_DISPATCH = Counter(
     "sealpay_tee_dispatch_total",
     "Calls to the payment core by where they were served: tee, fallback_unreachable, "
-    "fallback_5xx, refused (a business refusal from the TEE), unavailable (503).",
+    "fallback_5xx, refused (a business refusal from the TEE), unavailable (503), "
+    "unattested_signer (posted, but signed by a key no attestation vouched for).",
     ["outcome"],
 )
 TEE_LATENCY = Histogram(
@@ -64,6 +65,10 @@ class SwitchingDispatcher:
         self.local = local
         self.default_asset = tee.default_asset
         self.tee_trusted = True  # set by the attestation checker when it runs
+        # The receipt key (base64) the TEE's latest verified attestation vouched
+        # for; None when attestation is not checked. `distrust` is the checker's.
+        self.attested_receipt_key: str | None = None
+        self.distrust: Callable[[], None] = self._untrust
 
     async def _dispatch(self, method: str, call: Callable[[Any], Awaitable[T]]) -> T:
         started = time.perf_counter()
@@ -79,7 +84,30 @@ class SwitchingDispatcher:
             return await self._fall_back(method, call, exc)
         TEE_LATENCY.labels(method).observe(time.perf_counter() - started)
         TEE_DISPATCH.labels("tee").inc()
+        self._check_signer(method, result)
         return result
+
+    def _check_signer(self, method: str, result: object) -> None:
+        """A new posting must be signed by the key the attestation vouched for.
+
+        A TEE restarted or replaced between two health polls is never seen down;
+        its receipt key, made at its boot, gives it away on its first posting.
+        That posting stands (it is in the ledger), but no more money goes to
+        the TEE until what answers there attests. Replays are exempt: they carry
+        the signature of whichever instance posted them first."""
+        expected = self.attested_receipt_key
+        if expected is None or not isinstance(result, PostingResult) or result.replayed:
+            return
+        if result.receipt.signing_key != expected:
+            TEE_DISPATCH.labels("unattested_signer").inc()
+            log.error(
+                "tee.receipt_key.unattested",
+                extra={"method": method, "signing_key": result.receipt.signing_key},
+            )
+            self.distrust()
+
+    def _untrust(self) -> None:
+        self.tee_trusted = False
 
     async def _fall_back(
         self, method: str, call: Callable[[Any], Awaitable[T]], cause: TeeUnavailable

@@ -326,3 +326,39 @@ def wait_for(condition, timeout=20.0):
             return True
         time.sleep(0.1)
     return condition()
+
+
+def test_a_tee_replaced_between_health_polls_is_caught_by_its_receipt_key(
+    db, database_url, mtls, tee, simulated_chain_dir, tmp_path
+):
+    """A TEE restarted (or replaced) between two health polls is never seen down, so
+    the poll alone would keep trusting whatever answers at the address. Its first
+    receipt gives it away: signed by a key the attestation did not vouch for, it
+    withdraws trust until the new instance attests."""
+    with gateway(
+        db, database_url, mtls, tee.target, payment_tee_fallback=False,
+        tee_expected_measurements=SIMULATED_MEASUREMENT.hex(),
+        tee_simulated_ark=simulated_chain_dir / "ark.pem",
+        tee_health_interval_seconds=3600,  # no poll sees the restart
+    ) as (app, http):  # fmt: skip
+        dispatcher = app.state.dispatcher
+        assert wait_for(lambda: dispatcher.tee_trusted)
+        alice, auth = register(http, "alice")
+        register(http, "bob")
+        credit(http, alice, 100_000)
+        attested = pay(http, auth, "bob", 1_000).json()["signing_key"]
+
+        tee.kill()
+        port = tee.target.rpartition(":")[2]
+        replaced = start_tee(
+            database_url, mtls, simulated_chain_dir, tmp_path, extra_env={"PAYMENT_TEE_PORT": port}
+        )
+        try:
+            r = pay(http, auth, "bob", 2_000)  # posted by the new instance
+            assert r.status_code == 201 and r.json()["signing_key"] != attested
+            assert dispatcher.tee_trusted is False
+            assert metric(http, "sealpay_tee_attested") == 0
+            r = pay(http, auth, "bob", 3_000)
+            assert (r.status_code, r.json()["code"]) == (503, "payment_core_unavailable")
+        finally:
+            replaced.stop()
