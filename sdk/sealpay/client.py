@@ -41,6 +41,7 @@ MAX_AMOUNT: Final = 2**53 - 1
 MAIN_ACCOUNT: Final = "main"
 HUB_ROUTING: Final = "hub_routing"  # receipt kinds, as the payment core writes them
 INTERNAL_TRANSFER: Final = "internal_transfer"
+CREDIT: Final = "credit"
 REPLAYED_HEADER: Final = "Idempotent-Replayed"
 _IDEMPOTENCY_KEY: Final = re.compile(r"[\x21-\x7e]{8,255}")
 _PROBLEM_JSON: Final = "application/problem+json"
@@ -71,8 +72,9 @@ class SealpayClient:
       or hex); required with ``verify_tee``.
     - ``simulated_ark``: trust this simulated AMD root as well (tests,
       machines without SEV-SNP); never set it in production.
-    - ``timeout``: seconds, per request; ``transport``: an httpx transport
-      (tests, proxies, custom TLS).
+    - ``timeout``: seconds, per request (default 40: longer than the gateway's
+      own wait for billing, 30, so its answer arrives rather than a timeout);
+      ``transport``: an httpx transport (tests, proxies, custom TLS).
     """
 
     def __init__(
@@ -85,7 +87,7 @@ class SealpayClient:
         expected_measurements: Iterable[bytes | str] = (),
         simulated_ark: bytes | str | x509.Certificate | None = None,
         attestation_ttl: float = 300.0,
-        timeout: float = 10.0,
+        timeout: float = 40.0,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         measurements = parse_measurements(expected_measurements)
@@ -176,6 +178,7 @@ class SealpayClient:
         _expect(
             receipt,
             key,
+            new_key=idempotency_key is None,
             amount=amount,
             memo=memo,
             kind=HUB_ROUTING,
@@ -207,6 +210,7 @@ class SealpayClient:
         _expect(
             receipt,
             key,
+            new_key=idempotency_key is None,
             amount=amount,
             memo=memo,
             kind=INTERNAL_TRANSFER,
@@ -274,7 +278,16 @@ class SealpayClient:
             body["memo"] = memo
         key = _idempotency_key(idempotency_key)
         receipt = self._post_money("/v2/admin/credits", body, "admin", key)
-        _expect(receipt, key, amount=amount, memo=memo, to=agent, to_account=account)
+        _expect(
+            receipt,
+            key,
+            new_key=idempotency_key is None,
+            amount=amount,
+            memo=memo,
+            kind=CREDIT,
+            to=agent,
+            to_account=account,
+        )
         return receipt
 
     def set_tier(self, agent_id: str | uuid.UUID, tier: str) -> TierChange:
@@ -449,7 +462,13 @@ def _as_uuid(value: str) -> uuid.UUID | None:
 
 
 def _expect(
-    receipt: Receipt, idempotency_key: str, *, amount: int, memo: str | None, **fields: str
+    receipt: Receipt,
+    idempotency_key: str,
+    *,
+    new_key: bool,
+    amount: int,
+    memo: str | None,
+    **fields: str,
 ) -> None:
     """A correctly signed receipt must still describe the request that was sent.
 
@@ -459,9 +478,11 @@ def _expect(
     (the receipt carries the SHA-256 of the idempotency key it was posted under).
     """
     wanted: dict[str, object] = {"amount": amount, "memo": memo, **fields}
-    if receipt.idempotency_key_sha256 is not None:
-        # Absent only on receipts signed before servers added it (a replay of an
-        # older payment, an older server); present, it must be this request's key.
+    if receipt.idempotency_key_sha256 is not None or not receipt.replayed or new_key:
+        # Absent only on receipts signed before servers added it, so only a replay
+        # of a payment that old may lack it: never a payment posted now, and
+        # never an answer to a key made for this very call (nothing can replay
+        # it). Otherwise it must be this request's key.
         wanted["idempotency_key_sha256"] = idempotency_key_digest(idempotency_key)
     got = {name: getattr(receipt, name) for name in wanted}
     if got != wanted:

@@ -79,8 +79,11 @@ def create_app(
     checker = tee_checker(settings, dispatcher)
     admin_token, generated = resolve_admin_token(settings.sealpay_admin_token, settings.sealpay_env)
     service_token = resolve_service_token(settings.sealpay_service_token, settings.sealpay_env)
-    billing = InternalService("billing", settings.billing_url, service_token)
-    key_server = InternalService("key_server", settings.key_server_url, service_token)
+    internal_timeout = settings.gateway_internal_timeout_seconds
+    billing = InternalService("billing", settings.billing_url, service_token, internal_timeout)
+    key_server = InternalService(
+        "key_server", settings.key_server_url, service_token, internal_timeout
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -17,7 +17,7 @@ FORWARDED_HEADERS = ("Idempotent-Replayed", "Retry-After")
 
 
 class InternalService:
-    def __init__(self, name: str, base_url: str, token: str, timeout: float = 10.0) -> None:
+    def __init__(self, name: str, base_url: str, token: str, timeout: float = 30.0) -> None:
         self.name = name
         self.client = httpx.AsyncClient(
             base_url=base_url,
@@ -32,10 +32,18 @@ class InternalService:
         *,
         json: Any = None,
         headers: dict[str, str] | None = None,
+        timeout: float | None = None,
     ) -> tuple[dict[str, Any], dict[str, str]]:
-        """(body, forwarded headers) of a 2xx answer; a Problem otherwise."""
+        """(body, forwarded headers) of a 2xx answer; a Problem otherwise. `timeout`
+        shortens the client's own for a call whose answer is only nice to have."""
         try:
-            response = await self.client.request(method, path, json=json, headers=headers)
+            response = await self.client.request(
+                method,
+                path,
+                json=json,
+                headers=headers,
+                timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+            )
         except httpx.HTTPError as exc:
             raise Problem(
                 503, f"{self.name}_unavailable", f"the {self.name} service cannot be reached: {exc}"

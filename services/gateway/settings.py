@@ -16,6 +16,11 @@ class GatewaySettings(PaymentClientSettings):
     # Internal services the gateway forwards to, and the token it presents.
     billing_url: str = "http://127.0.0.1:8002"
     key_server_url: str = "http://127.0.0.1:8003"
+    # How long the gateway waits for them. Longer than billing's wait for an
+    # agent's lock (BILLING_LOCK_TIMEOUT_SECONDS, 10) and its own calls out, so
+    # their answer (agent_busy with Retry-After, or the result) reaches the
+    # client instead of a misleading `<service>_unavailable`.
+    gateway_internal_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     sealpay_service_token: str | None = None
     # How long an API key lookup is cached in memory (0 disables). A revoked
     # key stops working within this many seconds.

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,8 +84,23 @@ def gateway_settings(database_url: str, billing_url: str) -> GatewaySettings:
 
 
 @pytest.fixture
-def gateway(db, gateway_settings: GatewaySettings) -> Iterator[Gateway]:
-    clock = FixedClock(MARCH_15)
-    app = create_app(gateway_settings, engine=db, clock=clock)
-    with serve(app) as url, httpx.Client(base_url=url, timeout=10) as http:
-        yield Gateway(url, http, clock)
+def make_gateway(
+    db, gateway_settings: GatewaySettings
+) -> Callable[..., AbstractContextManager[Gateway]]:
+    """`with make_gateway(**settings) as gateway:` a gateway with settings overridden."""
+
+    @contextmanager
+    def start(**overrides: Any) -> Iterator[Gateway]:
+        clock = FixedClock(MARCH_15)
+        settings = gateway_settings.model_copy(update=overrides)
+        app = create_app(settings, engine=db, clock=clock)
+        with serve(app) as url, httpx.Client(base_url=url, timeout=10) as http:
+            yield Gateway(url, http, clock)
+
+    return start
+
+
+@pytest.fixture
+def gateway(make_gateway: Callable[..., AbstractContextManager[Gateway]]) -> Iterator[Gateway]:
+    with make_gateway() as started:
+        yield started

@@ -1,8 +1,12 @@
 """Payments over real HTTP, against the real database."""
 
+import threading
+
 import pytest
 import sqlalchemy as sa
+from fastapi import FastAPI
 from support.factories import books
+from support.servers import serve
 
 
 def test_pay_another_agent_and_see_the_fee(gateway, db):
@@ -190,3 +194,27 @@ def test_admin_credit_is_idempotent_and_tier_changes_the_fee(gateway):
         f"/v2/admin/agents/{alice.agent_id}/tier", json={"tier": "gold"}, headers=gateway.admin
     )
     assert r.status_code == 422 and r.json()["code"] == "unknown_tier"
+
+
+def test_a_tier_limit_refusal_does_not_wait_long_for_its_upgrade_quote(make_gateway):
+    """Billing's quote can take many seconds (slow rate feeds); the 429 must not wait
+    for it past the client's patience (10 s here): it goes out without the quote."""
+    release = threading.Event()
+    stalled = FastAPI()
+
+    @stalled.post("/internal/agents/{agent_id}/upgrade-quote")
+    def quote(agent_id: str) -> dict[str, str]:
+        release.wait(30)  # billing stuck on its rate feeds
+        return {}
+
+    with serve(stalled) as billing_url, make_gateway(billing_url=billing_url) as gateway:
+        alice, _ = gateway.register("alice"), gateway.register("bob")
+        gateway.credit(alice, 10**9)
+        for _ in range(100):
+            assert gateway.pay(alice, "bob", 1_000).status_code == 201
+        try:
+            r = gateway.pay(alice, "bob", 1_000)  # raises if it takes over 10 s
+        finally:
+            release.set()
+    assert (r.status_code, r.json()["code"]) == (429, "tier_limit_reached")
+    assert r.json()["upgrade_quote"] is None and r.json()["current_count"] == 100

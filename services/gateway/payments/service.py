@@ -26,6 +26,10 @@ TRANSFERS = Counter(
     "Transfer requests by outcome (posted, replayed, or error code).",
     ["outcome"],
 )
+# How long a tier-limit refusal waits for billing's upgrade quote before it is
+# sent without one.
+QUOTE_WAIT_SECONDS = 2.0
+
 TRANSFER_AMOUNT = Counter(
     "sealpay_transfer_amount_total", "Minor units moved by posted transfers.", ["asset"]
 )
@@ -83,10 +87,14 @@ class Payments:
 
     async def _pro_quote(self, owner: uuid.UUID) -> dict[str, Any] | None:
         """A ready quote for `pro`, so the 429 says what the way out costs.
-        Best effort: the refusal stands even when billing cannot quote."""
+        Best effort, and brief: the refusal stands, and arrives promptly, even
+        when billing cannot quote (its rate feeds may take many seconds)."""
         try:
             quote, _ = await self.billing.call(
-                "POST", f"/internal/agents/{owner}/upgrade-quote", json={"tier": "pro"}
+                "POST",
+                f"/internal/agents/{owner}/upgrade-quote",
+                json={"tier": "pro"},
+                timeout=QUOTE_WAIT_SECONDS,
             )
         except Problem:
             return None

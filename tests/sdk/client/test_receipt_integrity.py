@@ -187,13 +187,7 @@ def test_a_receipt_signed_before_key_digests_existed_is_still_accepted(party, re
     answers with that older receipt: it is genuine, so it must not be refused."""
     alice, bob = party("alice", 100_000), party("bob")
     posted = alice.client.pay(bob.registration.agent_id, 1_000, idempotency_key="pre-digest-01")
-    older = ReceiptSigner("gateway").sign(  # as the core signed it before the field existed
-        CoreReceipt(
-            posted.payment_id, posted.kind, posted.from_, posted.to, posted.from_account,
-            posted.to_account, posted.asset, posted.amount, posted.fee, posted.fee_bps,
-            posted.net, posted.memo, posted.status, posted.created_at,
-        )
-    ).to_wire()  # fmt: skip
+    older = _pre_digest(posted)
 
     def replay_older(request: httpx.Request) -> httpx.Response | None:
         if not request.url.path.endswith("/hub-routing"):
@@ -204,6 +198,61 @@ def test_a_receipt_signed_before_key_digests_existed_is_still_accepted(party, re
         bob.registration.agent_id, 1_000, idempotency_key="pre-digest-01"
     )
     assert again.payment_id == posted.payment_id and again.idempotency_key_sha256 is None
+
+
+def _pre_digest(posted) -> dict[str, Any]:
+    """`posted` as the core signed receipts before they carried the key's digest."""
+    return ReceiptSigner("gateway").sign(
+        CoreReceipt(
+            posted.payment_id, posted.kind, posted.from_, posted.to, posted.from_account,
+            posted.to_account, posted.asset, posted.amount, posted.fee, posted.fee_bps,
+            posted.net, posted.memo, posted.status, posted.created_at,
+        )
+    ).to_wire()  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("replayed", "own_key"),
+    [(False, False), (True, True)],
+    ids=["answered-as-new", "replay-of-a-key-made-for-this-call"],
+)
+def test_an_older_receipt_without_the_key_digest_cannot_answer_a_new_payment(
+    party, relay, replayed, own_key
+):
+    """Only a replay of a payment that old can lack the digest: a relay answering a
+    new payment with such a receipt is refused, whether it calls the answer new or
+    a replay of a key the client made for this very call (nothing can replay it)."""
+    alice, bob = party("alice", 100_000), party("bob")
+    posted = alice.client.pay(bob.registration.agent_id, 1_000, idempotency_key="pre-digest-02")
+    older = _pre_digest(posted)
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+
+    def answer_with_older(request: httpx.Request) -> httpx.Response | None:
+        if not request.url.path.endswith("/hub-routing"):
+            return None
+        return httpx.Response(201, json=older, headers=headers)
+
+    key = None if own_key else "pre-digest-03"
+    with pytest.raises(ReceiptMismatchError, match="idempotency_key_sha256"):
+        alice.connect(transport=relay(answer=answer_with_older)).pay(
+            bob.registration.agent_id, 1_000, idempotency_key=key
+        )
+    assert alice.client.balance().available == 100_000 - 1_000  # nothing more moved
+
+
+def test_a_credit_answered_with_a_transfer_receipt_is_refused(party, relay):
+    """An operator's credit checks the receipt's kind too, not only amount and account."""
+    alice, bob = party("alice", 100_000), party("bob")
+    transfer = alice.client.pay(bob.registration.agent_id, 1_000, idempotency_key="kind-swap-01")
+
+    def answer_with_transfer(request: httpx.Request) -> httpx.Response | None:
+        if not request.url.path.endswith("/admin/credits"):
+            return None
+        return httpx.Response(201, json=dict(transfer.wire))
+
+    operator = alice.connect(transport=relay(answer=answer_with_transfer))
+    with pytest.raises(ReceiptMismatchError, match="kind"):
+        operator.credit(bob.registration.agent_id, 1_000, memo=None, idempotency_key="kind-swap-01")
 
 
 def _answer(
