@@ -69,6 +69,11 @@ class AuthCache:
             return None
         return hit[0]
 
+    def forget_agent(self, agent_id: uuid.UUID) -> None:
+        """Drop every cached key of the agent (its keys were just revoked)."""
+        with self._lock:
+            self._entries = {k: v for k, v in self._entries.items() if v[0].agent_id != agent_id}
+
     def put(self, key_hash: bytes, agent: AuthenticatedAgent) -> None:
         if self.ttl <= 0:
             return

@@ -97,3 +97,50 @@ def test_opening_an_existing_account_conflicts(gateway):
     gateway.http.post("/v2/me/accounts", json={"name": "savings"}, headers=alice.auth)
     r = gateway.http.post("/v2/me/accounts", json={"name": "savings"}, headers=alice.auth)
     assert r.status_code == 409 and r.json()["code"] == "account_exists"
+
+
+def test_an_operator_issues_a_new_key_and_the_old_one_stops_at_once(make_gateway):
+    """The way back for an agent whose registration answer was lost (its name is
+    taken, its only key never arrived) or whose key leaked."""
+    with make_gateway(auth_cache_seconds=60) as gateway:
+        alice = gateway.register("alice")
+        assert gateway.http.get("/v2/me", headers=alice.auth).status_code == 200  # now cached
+        path = f"/v2/admin/agents/{alice.agent_id}/api-keys"
+        r = gateway.http.post(path, headers=gateway.admin)
+        assert r.status_code == 201, r.text
+        issued = r.json()
+        assert issued["agent_id"] == alice.agent_id and issued["revoked"] == 1
+        assert issued["api_key"].startswith("sk_") and issued["api_key"] != alice.api_key
+        assert issued["prefix"] == issued["api_key"][:7] and issued["revoked_at"] is None
+        old = gateway.http.get("/v2/me", headers=alice.auth)
+        assert (old.status_code, old.json()["code"]) == (401, "unauthorized")
+        new = {"Authorization": f"Bearer {issued['api_key']}"}
+        me = gateway.http.get("/v2/me", headers=new)
+        assert me.status_code == 200 and me.json()["agent_id"] == alice.agent_id
+
+        r = gateway.http.post(path, json={"revoke_existing": False}, headers=gateway.admin)
+        assert r.status_code == 201 and r.json()["revoked"] == 0
+        assert gateway.http.get("/v2/me", headers=new).status_code == 200  # both work
+        listed = gateway.http.get(path, headers=gateway.admin).json()
+        # The clock is fixed, so all three share created_at: compare without order.
+        assert {(k["prefix"], k["revoked_at"] is None) for k in listed} == {
+            (alice.api_key[:7], False),
+            (issued["prefix"], True),
+            (r.json()["prefix"], True),
+        }
+        assert "api_key" not in listed[0]
+
+
+def test_api_key_endpoints_need_the_operator_and_a_real_agent(gateway):
+    alice = gateway.register("alice")
+    path = f"/v2/admin/agents/{alice.agent_id}/api-keys"
+    for method in ("GET", "POST"):
+        r = gateway.http.request(method, path, headers=alice.auth)  # an agent is no operator
+        assert (r.status_code, r.json()["code"]) == (401, "unauthorized")
+        r = gateway.http.request(
+            method, f"/v2/admin/agents/{uuid.uuid4()}/api-keys", headers=gateway.admin
+        )
+        assert (r.status_code, r.json()["code"]) == (404, "not_found")
+    r = gateway.http.post(path, json={"revoke_existing": "yes"}, headers=gateway.admin)
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error")
+    assert gateway.http.get("/v2/me", headers=alice.auth).status_code == 200  # nothing changed

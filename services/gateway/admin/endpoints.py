@@ -12,7 +12,14 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from services.common.problems import Problem
-from services.gateway.admin.schemas import AdminCredit, SetTier, TierOut
+from services.gateway.admin.schemas import (
+    AdminCredit,
+    ApiKeyIssued,
+    ApiKeyOut,
+    IssueApiKey,
+    SetTier,
+    TierOut,
+)
 from services.gateway.auth import require_admin
 from services.gateway.idempotency import IdempotencyKey, receipt_response
 from services.gateway.openapi import problem_responses
@@ -68,3 +75,46 @@ async def set_tier(agent_id: uuid.UUID, body: SetTier, request: Request) -> Tier
         headers={"X-Sealpay-Actor": "operator"},
     )
     return TierOut(agent_id=result["agent_id"], tier=result["tier"])
+
+
+@router.post(
+    "/agents/{agent_id}/api-keys",
+    status_code=201,
+    response_model=ApiKeyIssued,
+    responses=problem_responses(401, 404, 422),
+    summary="Issue a new API key for an agent, shown once; by default revoke its others",
+)
+async def issue_api_key(
+    agent_id: uuid.UUID, request: Request, body: IssueApiKey | None = None
+) -> ApiKeyIssued:
+    """For an agent whose registration answer was lost, or whose key leaked. Not
+    idempotent by design: asking again issues another key (and, by default,
+    revokes the one before), so a lost answer is recovered by asking again."""
+    state = request.app.state
+    revoke = (body or IssueApiKey()).revoke_existing
+    issued = await state.agents.issue_api_key(agent_id, revoke_existing=revoke)
+    if issued is None:
+        raise Problem(404, "not_found", f"no agent {agent_id}")
+    api_key, row, revoked = issued
+    if revoked:
+        state.auth_cache.forget_agent(agent_id)
+    return ApiKeyIssued(
+        agent_id=agent_id, api_key=api_key, revoked=revoked, key_id=row.id, prefix=row.prefix,
+        created_at=row.created_at, revoked_at=None,
+    )  # fmt: skip
+
+
+@router.get(
+    "/agents/{agent_id}/api-keys",
+    response_model=list[ApiKeyOut],
+    responses=problem_responses(401, 404),
+    summary="An agent's API keys (prefixes and dates; never the keys)",
+)
+async def list_api_keys(agent_id: uuid.UUID, request: Request) -> list[ApiKeyOut]:
+    keys = await request.app.state.agents.api_keys(agent_id)
+    if keys is None:
+        raise Problem(404, "not_found", f"no agent {agent_id}")
+    return [
+        ApiKeyOut(key_id=k.id, prefix=k.prefix, created_at=k.created_at, revoked_at=k.revoked_at)
+        for k in keys
+    ]

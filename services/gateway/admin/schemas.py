@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from services.payment_tee.core.money import MAX_AMOUNT
 
@@ -25,3 +26,23 @@ class SetTier(BaseModel):
 class TierOut(BaseModel):
     agent_id: uuid.UUID
     tier: str
+
+
+class IssueApiKey(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    revoke_existing: StrictBool = Field(
+        default=True, description="Revoke every other key of the agent (default: yes)."
+    )
+
+
+class ApiKeyOut(BaseModel):
+    key_id: uuid.UUID
+    prefix: str = Field(description="The key's first 7 characters, to tell keys apart.")
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class ApiKeyIssued(ApiKeyOut):
+    agent_id: uuid.UUID
+    api_key: str = Field(description="The new key. Shown only in this answer; store it now.")
+    revoked: int = Field(description="How many older keys this revoked.")

@@ -55,12 +55,41 @@ async def insert_api_key(
     key_hash: bytes,
     prefix: str,
     now: datetime,
-) -> None:
+) -> uuid.UUID:
+    key_id = uuid.uuid4()
     await conn.execute(
         "INSERT INTO gateway.api_keys (id, agent_id, key_hash, prefix, created_at) "
         "VALUES (%s, %s, %s, %s, %s)",
-        (uuid.uuid4(), agent_id, key_hash, prefix, now),
+        (key_id, agent_id, key_hash, prefix, now),
     )
+    return key_id
+
+
+class ApiKeyRow(NamedTuple):
+    id: uuid.UUID
+    prefix: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+async def revoke_api_keys(
+    conn: psycopg.AsyncConnection[Any], agent_id: uuid.UUID, now: datetime
+) -> int:
+    """Revoke every live key of the agent; how many."""
+    cur = await conn.execute(
+        "UPDATE gateway.api_keys SET revoked_at = %s WHERE agent_id = %s AND revoked_at IS NULL",
+        (now, agent_id),
+    )
+    return cur.rowcount
+
+
+async def list_api_keys(conn: psycopg.AsyncConnection[Any], agent_id: uuid.UUID) -> list[ApiKeyRow]:
+    cur = await conn.execute(
+        "SELECT id, prefix, created_at, revoked_at FROM gateway.api_keys "
+        "WHERE agent_id = %s ORDER BY created_at, id",
+        (agent_id,),
+    )
+    return [ApiKeyRow(*row) for row in await cur.fetchall()]
 
 
 @dataclass

@@ -85,6 +85,34 @@ class AgentDirectory:
         self._recipients.put(agent)  # committed, and names and ids never change
         return Registration(agent, api_key, holder.tier.value)
 
+    async def issue_api_key(
+        self, agent_id: uuid.UUID, *, revoke_existing: bool
+    ) -> tuple[str, repo.ApiKeyRow, int] | None:
+        """A new API key for an existing agent: (the key, shown only now; its row;
+        how many older keys were revoked). None when there is no such agent.
+
+        The way back for an agent whose registration answer was lost (the name
+        is taken, the only key never arrived) and for a leaked key. Revoked keys
+        stop working at once on this process and within AUTH_CACHE_SECONDS on
+        the others (each caches verified keys that long)."""
+        if await self.resolve(str(agent_id)) is None:
+            return None
+        api_key = new_api_key()
+        now = self.clock.now()
+        async with self.pool.connection() as conn, conn.transaction():
+            revoked = await repo.revoke_api_keys(conn, agent_id, now) if revoke_existing else 0
+            key_id = await repo.insert_api_key(
+                conn, agent_id, hash_api_key(api_key), api_key[:7], now
+            )
+        return api_key, repo.ApiKeyRow(key_id, api_key[:7], now, None), revoked
+
+    async def api_keys(self, agent_id: uuid.UUID) -> list[repo.ApiKeyRow] | None:
+        """The agent's keys (prefix and dates only), or None when there is no such agent."""
+        if await self.resolve(str(agent_id)) is None:
+            return None
+        async with self.pool.connection() as conn:
+            return await repo.list_api_keys(conn, agent_id)
+
     async def authenticate(self, key_hash: bytes) -> AuthenticatedAgent | None:
         found = await self.lookups.by_key_hash(key_hash)
         if found is None or not hmac.compare_digest(found[1], key_hash):
