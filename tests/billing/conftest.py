@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from support.factories import AUDIT_KEY, fund, make_core
 from support.processes import ServiceProcess, spawn
 from support.servers import free_port, serve
-from support.tee import LossyProxy, start_tee
+from support.tee import LossyProxy, payment_via_tee, start_tee
 
 from services.billing.app import create_app
 from services.billing.plans.service import DEFAULT_PLANS
@@ -795,16 +795,7 @@ def lose_answer(
         tee = start_tee(database_url, mtls, simulated_chain_dir, tmp_path)
         proxy = LossyProxy(tee.grpc_port)
         try:
-            billing = make_billing(
-                **settings,
-                payment_via_tee=True,
-                payment_tee_fallback=False,
-                payment_tee_target=proxy.target,
-                payment_tee_ca=str(mtls.ca),
-                payment_tee_client_cert=str(mtls.client_cert),
-                payment_tee_client_key=str(mtls.client_key),
-                payment_tee_timeout_seconds=3,
-            )
+            billing = make_billing(**settings, **payment_via_tee(mtls, proxy.target))
             with billing_db.connect() as conn, conn.begin():
                 conn.execute(
                     sa.text("SELECT 1 FROM ledger.holders WHERE owner_id = :a FOR UPDATE"),

@@ -20,6 +20,7 @@ from typing import Any
 
 from support.factories import books
 from support.servers import free_port
+from support.tee import payment_via_tee
 
 from services.common.clock import rfc3339
 from services.common.signing import compute_signature, signed_headers
@@ -744,13 +745,7 @@ def test_a_crypto_payment_landing_while_a_renewal_is_in_flight_is_not_applied(
     crypto = rail.invoiced(agent, "enterprise")["invoice"]
     dark = make_billing(
         key_server_url=rail.link.url,
-        payment_via_tee=True,
-        payment_tee_fallback=False,
-        payment_tee_target=f"127.0.0.1:{free_port()}",
-        payment_tee_ca=str(mtls.ca),
-        payment_tee_client_cert=str(mtls.client_cert),
-        payment_tee_client_key=str(mtls.client_key),
-        payment_tee_timeout_seconds=1,
+        **payment_via_tee(mtls, f"127.0.0.1:{free_port()}", timeout=1),
     )
     assert dark.walk_to(period_end + timedelta(minutes=1))["counts"] == {"core_unavailable": 1}
     dark.stop()

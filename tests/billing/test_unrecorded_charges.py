@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from support.factories import books
 from support.servers import free_port
+from support.tee import payment_via_tee
 
 from services.billing.invoices.repository import Invoice
 from services.billing.invoices.service import charge_command
@@ -117,13 +118,7 @@ def test_a_plan_change_waits_for_a_renewal_the_core_could_not_charge(make_billin
     # At period end the payment core cannot be reached: the renewal is invoiced,
     # its charge has no outcome, and the subscription stays active for a retry.
     dark = make_billing(
-        payment_via_tee=True,
-        payment_tee_fallback=False,
-        payment_tee_target=f"127.0.0.1:{free_port()}",
-        payment_tee_ca=str(mtls.ca),
-        payment_tee_client_cert=str(mtls.client_cert),
-        payment_tee_client_key=str(mtls.client_key),
-        payment_tee_timeout_seconds=1,
+        **payment_via_tee(mtls, f"127.0.0.1:{free_port()}", timeout=1),
     )
     assert dark.walk_to(DUE)["counts"] == {"core_unavailable": 1}
     (pending,) = [i for i in dark.invoices(agent) if i.status == "open"]

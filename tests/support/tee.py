@@ -186,3 +186,17 @@ def running_tee(
         yield tee
     finally:
         tee.stop()
+
+
+def payment_via_tee(mtls: Mtls, target: str, timeout: float = 3) -> dict[str, object]:
+    """Settings overrides for a service whose payment core is only the TEE at
+    `target` (no in-process fallback); an unused port makes it unreachable."""
+    return {
+        "payment_via_tee": True,
+        "payment_tee_fallback": False,
+        "payment_tee_target": target,
+        "payment_tee_ca": str(mtls.ca),
+        "payment_tee_client_cert": str(mtls.client_cert),
+        "payment_tee_client_key": str(mtls.client_key),
+        "payment_tee_timeout_seconds": timeout,
+    }
