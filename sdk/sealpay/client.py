@@ -32,7 +32,15 @@ from sealpay.errors import (
     UnexpectedResponseError,
     api_error,
 )
-from sealpay.models import AccountBalance, AgentInfo, Balance, ReceiptPage, Registration, TierChange
+from sealpay.models import (
+    AccountBalance,
+    AgentInfo,
+    Balance,
+    IssuedApiKey,
+    ReceiptPage,
+    Registration,
+    TierChange,
+)
 from sealpay.receipts import Receipt, idempotency_key_digest, verify_receipt
 from sealpay.tee import TeeVerifier, parse_measurements
 
@@ -295,6 +303,18 @@ class SealpayClient:
         path = f"/v2/admin/agents/{uuid.UUID(str(agent_id))}/tier"
         return TierChange.from_wire(
             self._json_object(self._send("POST", path, "admin", json={"tier": tier}))
+        )
+
+    def issue_api_key(
+        self, agent_id: str | uuid.UUID, *, revoke_existing: bool = True
+    ) -> IssuedApiKey:
+        """Operator: a new API key for an agent (shown once). By default the agent's
+        other keys are revoked: the way back after a lost registration answer or a
+        leaked key. Asking again issues another key (not idempotent, by design)."""
+        path = f"/v2/admin/agents/{uuid.UUID(str(agent_id))}/api-keys"
+        body = {"revoke_existing": bool(revoke_existing)}
+        return IssuedApiKey.from_wire(
+            self._json_object(self._send("POST", path, "admin", json=body))
         )
 
     # Attestation ------------------------------------------------------------

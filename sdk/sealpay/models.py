@@ -124,6 +124,31 @@ class TierChange:
         return cls(agent_id=_str(data, "agent_id"), tier=_str(data, "tier"))
 
 
+@dataclass(frozen=True)
+class IssuedApiKey:
+    """A new API key an operator issued (``POST /v2/admin/agents/{id}/api-keys``).
+    ``api_key`` is shown once; ``revoked`` counts the older keys it replaced."""
+
+    agent_id: str
+    key_id: str
+    api_key: str
+    prefix: str
+    revoked: int
+
+    def __repr__(self) -> str:
+        return f"IssuedApiKey(agent_id={self.agent_id!r}, prefix={self.prefix!r})"
+
+    @classmethod
+    def from_wire(cls, data: Mapping[str, Any]) -> IssuedApiKey:
+        return cls(
+            agent_id=_str(data, "agent_id"),
+            key_id=_str(data, "key_id"),
+            api_key=_str(data, "api_key"),
+            prefix=_str(data, "prefix"),
+            revoked=_int(data, "revoked"),
+        )
+
+
 def _object(value: object, name: str) -> Mapping[str, Any]:
     if not isinstance(value, Mapping):
         raise UnexpectedResponseError(f"{name} must be a JSON object", status=None)

@@ -195,6 +195,22 @@ def test_set_tier_changes_the_commission(party, operator):
     assert alice.client.pay("bob", 10_000).fee == 10
 
 
+def test_an_operator_replaces_a_lost_or_leaked_key(party, operator, gateway):
+    alice = party("alice", 5_000)
+    issued = operator.issue_api_key(alice.agent_id)
+    assert issued.agent_id == alice.agent_id and issued.revoked == 1
+    assert issued.prefix == issued.api_key[:7] and issued.api_key not in repr(issued)
+    with pytest.raises(Unauthorized):
+        alice.client.balance()  # the old key is revoked
+    with gateway.client(issued.api_key) as renewed:
+        assert renewed.me().agent_id == alice.agent_id
+        assert renewed.balance().available == 5_000
+        kept = operator.issue_api_key(alice.agent_id, revoke_existing=False)
+        assert kept.revoked == 0 and renewed.me().agent_id == alice.agent_id
+    with pytest.raises(NotFound):
+        operator.issue_api_key(uuid.uuid4())
+
+
 def test_internal_transfer_between_own_accounts_is_fee_free(party):
     alice = party("alice", 50_000)
     savings = alice.client.open_account("savings")
