@@ -32,9 +32,17 @@ log() {
 }
 
 fail() {
-    log "FAILED: $*"
+    # To stderr too: inside a command substitution stdout is the value being read.
+    log "FAILED: $*" >&2
     exit 1
 }
+
+# Whatever stops the script (set -e: a secret that cannot be read, a token, a pull,
+# apt) says so with a FAILED line too, with the command and where: the operator's
+# `grep sealpay-startup` then ends at the reason, not at the last step begun.
+# errtrace carries the trap into functions and command substitutions.
+set -o errtrace
+trap 'fail "line $LINENO: $BASH_COMMAND (exit $?)"' ERR
 
 metadata() {
     curl -fsS --retry 5 --retry-connrefused -H 'Metadata-Flavor: Google' "$METADATA/$1"

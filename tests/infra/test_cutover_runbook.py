@@ -232,13 +232,20 @@ def test_every_environment_variable_it_sets_is_a_known_setting():
     assert not unknown, f"CUTOVER.md sets variables that are not Sealpay settings: {unknown}"
 
 
-def test_gateway_is_configured_with_fallback_before_it_is_turned_off():
+def test_every_money_service_is_configured_with_fallback_before_it_is_turned_off():
+    """Billing and the key server's worker move money too: the cutover switches all
+    of them (`$money_services`), or they go on posting in-process, unattested."""
     text = runbook()
-    fallback_on = text.index("PAYMENT_TEE_FALLBACK=true")
-    via_tee_on = text.index("PAYMENT_VIA_TEE=true --service gateway")
-    fallback_off = text.index("PAYMENT_TEE_FALLBACK=false --service gateway")
-    rollback = text.index("PAYMENT_VIA_TEE=false --service gateway")
+    (declared,) = re.findall(r'money_services="([^"]+)"', text)
+    assert set(declared.split()) == {"gateway", "billing", "billing-worker", "key-server-worker"}
+    fallback_on = text.index('PAYMENT_TEE_FALLBACK=true --service "$service"')
+    via_tee_on = text.index('PAYMENT_VIA_TEE=true --service "$service"')
+    fallback_off = text.index('PAYMENT_TEE_FALLBACK=false --service "$service"')
+    rollback = text.index('PAYMENT_VIA_TEE=false --service "$service"')
     assert fallback_on < via_tee_on < fallback_off < rollback
+    for line in code_lines():
+        if "railway variable set PAYMENT_" in line or "railway variable delete" in line:
+            assert '--service "$service"' in line, f"a TEE setting for one service only: {line}"
 
 
 def test_runbook_states_what_the_attestation_does_not_prove():

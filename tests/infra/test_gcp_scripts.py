@@ -504,3 +504,25 @@ def test_startup_reads_the_secrets_setup_writes():
         assert f"secret {suffix}" in text, suffix
     lib = (GCP / "lib.sh").read_text()
     assert "SECRET_SUFFIXES=(tls-cert tls-key client-ca database-url ledger-audit-key)" in lib
+
+
+def test_a_startup_step_that_fails_leaves_a_failed_line(tmp_path):
+    """Not only the checks that call `fail`: any command that stops the script (here
+    the metadata server unreachable: curl exits 7) is reported as FAILED, with the
+    command, so the serial console never ends silently at the last step begun."""
+    stub = tmp_path / "bin"
+    stub.mkdir()
+    (stub / "curl").write_text("#!/bin/sh\nexit 7\n")
+    (stub / "curl").chmod(0o755)
+    result = subprocess.run(
+        ["bash", str(STARTUP)],
+        env={**os.environ, "PATH": f"{stub}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    failed = [line for line in output.splitlines() if "sealpay-startup: FAILED:" in line]
+    assert any("curl" in line and "exit 7" in line for line in failed), output
