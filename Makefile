@@ -19,8 +19,7 @@ $(STAMP): pyproject.toml sdk/pyproject.toml constraints.txt
 run: venv  ## start the suite on the embedded PostgreSQL (or DATABASE_URL)
 	$(BIN)/python -m services.devserver run
 
-test: venv  ## lint, then the whole test suite against real PostgreSQL
-	$(BIN)/ruff check services sdk scripts tests
+test: lint  ## lint (ruff, formatting, mypy), then the whole test suite against real PostgreSQL
 	$(BIN)/pytest
 
 lint: venv  ## ruff (lint + format check) and mypy

@@ -112,7 +112,7 @@ delete_network() {
 }
 
 # The secrets go with their IAM bindings; the operator keeps the source files
-# (.data/mtls/, the DATABASE_URL and LEDGER_AUDIT_KEY files) to recreate them.
+# (.data/mtls-prod/, the DATABASE_URL and LEDGER_AUDIT_KEY files) to recreate them.
 delete_secrets() {
     local suffix name
     for suffix in "${SECRET_SUFFIXES[@]}"; do

@@ -64,7 +64,7 @@ MTLS_FILES = {"ca.pem", "ca.key", "server.pem", "server.key", "client.pem", "cli
 
 PATH_RE = re.compile(r"(?<![\w./$-])((?:scripts|infra|services|sdk|tests|docs)/[\w./-]*\w)")
 ROOT_FILE_RE = re.compile(r"`(Makefile|Dockerfile|constraints\.txt|docker-compose\.yml)`")
-MTLS_RE = re.compile(r"\.data/mtls/((?:[\w.-]+/)?[\w-]+\.(?:pem|key))\b")
+MTLS_RE = re.compile(r"\.data/mtls-prod/((?:[\w.-]+/)?[\w-]+\.(?:pem|key))\b")
 MAKE_RE = re.compile(r"(?<![\w-])make\s+([a-z][\w-]*)")
 PYTHON_M_RE = re.compile(r"python3?\s+-m\s+([A-Za-z_][\w.]*)")
 ASSIGNMENT_RE = re.compile(r"(?:^|[\s\"'(])(?:export\s+)?([A-Z][A-Z0-9_]{2,})=")
