@@ -93,6 +93,7 @@ class TeeChecker:
         while True:
             up = await self._serving()
             TEE_UP.set(1 if up else 0)
+            self.dispatcher.tee_serving = up
             if self.expected and was_up and not up:
                 # Whatever answers at the address next may be another instance
                 # (a restart, or an impostor): it must attest before it gets money.

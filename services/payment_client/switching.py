@@ -69,6 +69,12 @@ class SwitchingDispatcher:
         # for; None when attestation is not checked. `distrust` is the checker's.
         self.attested_receipt_key: str | None = None
         self.distrust: Callable[[], None] = self._untrust
+        self.tee_serving = True  # the checker's latest health poll
+
+    def can_serve(self) -> bool:
+        """Whether a money call can be answered now: by the TEE (serving and
+        trusted), or by the in-process fallback when it is allowed."""
+        return self.local is not None or (self.tee_trusted and self.tee_serving)
 
     async def _dispatch(self, method: str, call: Callable[[Any], Awaitable[T]]) -> T:
         started = time.perf_counter()

@@ -1,5 +1,6 @@
 """Payments over real HTTP, against the real database."""
 
+import base64
 import threading
 
 import pytest
@@ -218,3 +219,16 @@ def test_a_tier_limit_refusal_does_not_wait_long_for_its_upgrade_quote(make_gate
             release.set()
     assert (r.status_code, r.json()["code"]) == (429, "tier_limit_reached")
     assert r.json()["upgrade_quote"] is None and r.json()["current_count"] == 100
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["0001-01-01T00:00:00+01:00|00000000-0000-0000-0000-000000000000", "garbage", "a|b|c"],
+    ids=["time-outside-datetime-in-utc", "no-separator", "three-parts"],
+)
+def test_a_forged_history_cursor_is_a_validation_error(gateway, raw):
+    """Not a 500 (which would also make the gateway fall back from the TEE)."""
+    alice = gateway.register("alice")
+    cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    r = gateway.http.get("/v2/payments", params={"cursor": cursor}, headers=alice.auth)
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text

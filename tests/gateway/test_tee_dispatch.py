@@ -362,3 +362,21 @@ def test_a_tee_replaced_between_health_polls_is_caught_by_its_receipt_key(
             assert (r.status_code, r.json()["code"]) == (503, "payment_core_unavailable")
         finally:
             replaced.stop()
+
+
+def test_readiness_says_whether_money_can_move(db, database_url, mtls):
+    """A gateway whose TEE cannot answer, with the fallback off, answers every money
+    call 503: a load balancer must not send it traffic. With the fallback on, it
+    can serve. The cause stays out of the public answer."""
+    dead = f"127.0.0.1:{free_port()}"
+    with gateway(db, database_url, mtls, dead, payment_tee_fallback=False) as (_, http):
+        assert wait_for(lambda: http.get("/readyz").status_code == 503)
+        assert http.get("/readyz").json() == {
+            "status": "unavailable",
+            "database": "ok",
+            "payment_core": "unavailable",
+        }
+    with gateway(db, database_url, mtls, dead, payment_tee_fallback=True) as (_, http):
+        time.sleep(0.5)  # a few health polls: the TEE is down, the fallback serves
+        r = http.get("/readyz")
+        assert r.status_code == 200 and r.json()["payment_core"] == "ok"

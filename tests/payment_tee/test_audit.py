@@ -3,6 +3,7 @@
 import sqlalchemy as sa
 from support.factories import AUDIT_KEY, new_holder, pay
 
+from services.payment_tee.core import audit
 from services.payment_tee.core.audit import verify_audit_chain
 from services.payment_tee.core.tiers import Tier
 
@@ -107,3 +108,23 @@ def test_unbalanced_lines_are_refused_by_the_database(db, core):
             sa.text("INSERT INTO ledger.lines VALUES (:e, 99, :a, 5)"),
             {"e": entry_id, "a": account},
         )
+
+
+def test_postings_committed_while_it_reads_do_not_look_like_tampering(db, core, monkeypatch):
+    """On a live system a batch commits between the read of the heads and the read
+    of the rows: one snapshot keeps both consistent (no false 'head at seq')."""
+    alice, bob = _activity(core)
+    read_rows = audit.repo.iter_audit_rows
+
+    def rows_after_a_posting(conn):
+        pay(core, alice, bob, 1_000)  # committed by the core's own connection, mid-check
+        return read_rows(conn)
+
+    monkeypatch.setattr(audit.repo, "iter_audit_rows", rows_after_a_posting)
+    with db.connect() as conn:
+        result = verify_audit_chain(conn, AUDIT_KEY)
+    assert result.ok, result.problems
+    assert result.rows == 7  # the snapshot from before the posting
+    monkeypatch.undo()
+    with db.connect() as conn:
+        assert verify_audit_chain(conn, AUDIT_KEY).rows == 8  # now with the posting

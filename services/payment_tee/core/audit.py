@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, text
 
 from services.common.clock import rfc3339
 from services.payment_tee.core import repository as repo
@@ -78,7 +78,17 @@ class AuditVerification:
 
 
 def verify_audit_chain(conn: Connection, key: bytes) -> AuditVerification:
-    """Recompute every chain; report each broken link, gap, or moved head."""
+    """Recompute every chain; report each broken link, gap, or moved head.
+
+    Reads one snapshot (its own read-only REPEATABLE READ transaction, so `conn`
+    must have none begun): postings committed while it reads, on a live
+    system, would otherwise show as heads ahead of their chains."""
+    with conn.begin():
+        conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        return _verify(conn, key)
+
+
+def _verify(conn: Connection, key: bytes) -> AuditVerification:
     result = AuditVerification()
     heads = repo.audit_heads(conn)
     tails: dict[int, tuple[int, bytes]] = {}

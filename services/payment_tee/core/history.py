@@ -58,5 +58,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, entry_id = raw.split("|")
         return parse_rfc3339(at), uuid.UUID(entry_id)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
+        # OverflowError: a well-formed time that falls outside datetime's range in UTC.
         raise InvalidRequest("cursor is not one this API issued", field="cursor") from None
