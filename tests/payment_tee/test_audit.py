@@ -1,5 +1,7 @@
 """The HMAC-chained audit log detects edits, deletions and truncation."""
 
+import uuid
+
 import sqlalchemy as sa
 from support.factories import AUDIT_KEY, new_holder, pay
 
@@ -128,3 +130,148 @@ def test_postings_committed_while_it_reads_do_not_look_like_tampering(db, core, 
     monkeypatch.undo()
     with db.connect() as conn:
         assert verify_audit_chain(conn, AUDIT_KEY).rows == 8  # now with the posting
+
+
+# --- the journal held to the chains -------------------------------------------------------
+
+
+def _every_kind_of_posting(core):
+    """A transfer, an internal transfer, a credit, a charge and a partial refund."""
+    from support.factories import main
+
+    from services.payment_tee.core.commands import (
+        ChargeCommand,
+        RefundCommand,
+        TransferCommand,
+        TransferKind,
+    )
+    from services.payment_tee.core.records import AccountRef
+
+    alice, bob = _activity(core)
+    core.open_account(alice, "savings")
+    core.transfer(
+        TransferCommand(
+            TransferKind.INTERNAL,
+            main(alice),
+            AccountRef(alice, "savings", "XMR"),
+            700,
+            "internal-1",
+        )
+    )
+    charged = core.charge(ChargeCommand(main(alice), 2_000, "charge-1", "subscription", "b", "b"))
+    core.refund(RefundCommand(uuid.UUID(charged.receipt.payment_id), 500, "refund-1", "b", "b"))
+    return alice, bob
+
+
+def _problems(db):
+    with db.connect() as conn:
+        return verify_audit_chain(conn, AUDIT_KEY).problems
+
+
+def _account_id(db, owner, name="main"):
+    with db.connect() as conn:
+        return conn.execute(
+            sa.text("SELECT id FROM ledger.accounts WHERE owner_id = :o AND name = :n"),
+            {"o": owner, "n": name},
+        ).scalar_one()
+
+
+def test_every_kind_of_posting_matches_its_audit_row_and_lines(db, core):
+    _every_kind_of_posting(core)
+    with db.connect() as conn:
+        kinds = conn.execute(sa.text("SELECT DISTINCT kind FROM ledger.entries")).scalars()
+        assert set(kinds) == {"credit", "hub_routing", "internal_transfer", "charge", "refund"}
+    assert _problems(db) == []
+
+
+def test_money_minted_with_plain_inserts_is_detected(db, core):
+    """The application's own database role can insert (the journal is append-only,
+    not closed): a balanced entry from fee revenue to bob, and his cached balance
+    raised to match, leave every audit chain intact."""
+    _alice, bob = _every_kind_of_posting(core)
+    bob_main = _account_id(db, bob)
+    with db.begin() as conn:
+        fee_account = conn.execute(
+            sa.text("SELECT id FROM ledger.accounts WHERE name = 'fee_revenue'")
+        ).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO ledger.entries (id, kind, idempotency_scope, idempotency_key, "
+                "request_hash, asset, amount, fee, fee_bps, debit_account_id, credit_account_id, "
+                "payee_owner_id, from_label, to_label, from_account, to_account, created_at, "
+                "signer, signing_key, signature) VALUES (:id, 'credit', 'admin', 'minted', "
+                "'\\x00', 'XMR', 1000000, 0, 0, :fee, :bob, :owner, 'platform:fee_revenue', "
+                ":owner_label, 'fee_revenue', 'main', now(), 'gateway', 'k', 's')"
+            ),
+            {
+                "id": uuid.uuid4(),
+                "fee": fee_account,
+                "bob": bob_main,
+                "owner": bob,
+                "owner_label": str(bob),
+            },
+        )
+        entry_id = conn.execute(
+            sa.text("SELECT id FROM ledger.entries WHERE idempotency_key = 'minted'")
+        ).scalar_one()
+        conn.execute(
+            sa.text(
+                "INSERT INTO ledger.lines VALUES (:e, 1, :fee, -1000000), (:e, 2, :bob, 1000000)"
+            ),
+            {"e": entry_id, "fee": fee_account, "bob": bob_main},
+        )
+        conn.execute(
+            sa.text("UPDATE ledger.accounts SET balance = balance + 1000000 WHERE id = :a"),
+            {"a": bob_main},
+        )
+    assert _problems(db) == [f"entry {entry_id}: no audit row (posted outside the payment core)"]
+
+
+def test_a_rewritten_amount_is_detected(db, core):
+    _every_kind_of_posting(core)
+    _tamper(db, "UPDATE ledger.entries SET amount = amount * 2 WHERE kind = 'refund'")
+    problems = _problems(db)
+    assert len(problems) == 2
+    assert "does not match its audit row" in problems[0]
+    assert "lines do not match its amounts" in problems[1]
+
+
+def test_a_redirected_line_is_detected_even_with_the_balances_moved_along(db, core):
+    alice, bob = _every_kind_of_posting(core)
+    alice_main, bob_main = _account_id(db, alice), _account_id(db, bob)
+    # alice's first payment to bob: 1,000 less her 10 bps (fee 1) is 999 for bob. The line
+    # now pays alice instead, and both cached balances follow, so the books still balance.
+    _tamper(
+        db,
+        f"UPDATE ledger.lines SET account_id = {alice_main} WHERE account_id = {bob_main} "
+        f"AND entry_id = (SELECT id FROM ledger.entries WHERE kind = 'hub_routing' "
+        f"AND credit_account_id = {bob_main} ORDER BY created_at LIMIT 1);"
+        f"UPDATE ledger.accounts SET balance = balance - 999 WHERE id = {bob_main};"
+        f"UPDATE ledger.accounts SET balance = balance + 999 WHERE id = {alice_main}",
+    )
+    problems = _problems(db)
+    assert len(problems) == 1 and "lines do not match its amounts" in problems[0], problems
+
+
+def test_a_raised_cached_balance_is_detected(db, core):
+    _alice, bob = _every_kind_of_posting(core)
+    bob_main = _account_id(db, bob)
+    with db.begin() as conn:  # no trigger guards the cached balance: the role can do this
+        conn.execute(
+            sa.text("UPDATE ledger.accounts SET balance = balance + 1 WHERE id = :a"),
+            {"a": bob_main},
+        )
+    (problem,) = _problems(db)
+    assert problem.startswith(f"account {bob_main}: balance ") and "lines sum to" in problem
+
+
+def test_an_audit_row_whose_entry_was_removed_is_detected(db, core):
+    _every_kind_of_posting(core)
+    _tamper(
+        db,
+        "DELETE FROM ledger.lines WHERE entry_id IN "
+        "(SELECT id FROM ledger.entries WHERE kind = 'internal_transfer');"
+        "DELETE FROM ledger.entries WHERE kind = 'internal_transfer'",
+    )
+    problems = _problems(db)
+    assert any("which is not in the journal" in p for p in problems), problems

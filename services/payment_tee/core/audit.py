@@ -9,6 +9,12 @@ the credited one of a credit, the main account for a tier change). That account
 is already row-locked by the posting, so chaining costs no extra contention.
 The account row stores the chain head (`audit_seq`, `audit_head`), so dropping
 the newest rows is detected as well as editing any row.
+
+Verification then holds the journal to the chains: every entry must be
+described by exactly the posting row the core wrote for it, every entry's lines
+must be the ones its amounts imply, and every cached balance the sum of its
+lines. An entry inserted, or a line or balance changed, outside the core is
+reported even though no audit row was touched.
 """
 
 from __future__ import annotations
@@ -106,7 +112,44 @@ def _verify(conn: Connection, key: bytes) -> AuditVerification:
             result.problems.append(
                 f"account {account_id}: head at seq {head_seq} but chain ends at seq {tail_seq}"
             )
+    _check_journal(conn, result)
     return result
+
+
+# Rows listed per kind of problem; one is enough to fail, the count says how widespread.
+PROBLEMS_LISTED = 100
+
+
+def _check_journal(conn: Connection, result: AuditVerification) -> None:
+    """The journal against the chains (module docstring); run in the same snapshot."""
+    for row in repo.entries_unlike_their_audit_rows(conn, PROBLEMS_LISTED):
+        if row["entry_id"] is None:
+            result.problems.append(
+                f"account {row['account_id']} seq {row['seq']}: audit row names entry "
+                f"{row['audit_entry_id']}, which is not in the journal"
+            )
+        elif row["audit_entry_id"] is None:
+            result.problems.append(
+                f"entry {row['entry_id']}: no audit row (posted outside the payment core)"
+            )
+        else:
+            result.problems.append(
+                f"entry {row['entry_id']}: does not match its audit row "
+                f"(account {row['account_id']} seq {row['seq']})"
+            )
+    for row in repo.entries_with_wrong_lines(conn, PROBLEMS_LISTED):
+        result.problems.append(
+            f"entry {row['entry_id']}: its {row['lines']} lines do not match its amounts"
+        )
+    for row in repo.lines_without_entries(conn, PROBLEMS_LISTED):
+        result.problems.append(
+            f"line {row['line_no']} of entry {row['entry_id']}: no such entry in the journal"
+        )
+    for row in repo.cached_balances_off_their_lines(conn, PROBLEMS_LISTED):
+        result.problems.append(
+            f"account {row['account_id']}: balance {row['balance']} "
+            f"but its lines sum to {row['lines_total']}"
+        )
 
 
 def _check_row(

@@ -149,3 +149,91 @@ def audit_heads(conn: Connection) -> dict[int, tuple[int, bytes | None]]:
         sa.text("SELECT id, audit_seq, audit_head FROM ledger.accounts WHERE kind = 'agent'")
     ).all()
     return {r.id: (r.audit_seq, r.audit_head) for r in rows}
+
+
+# --- the journal against its audit rows ----------------------------------------------------
+#
+# The HMAC chains prove the audit rows are what the core wrote; these queries
+# prove the journal is what the audit rows describe. Without them, a holder of
+# the application's database role could mint money with plain INSERTs (a
+# balanced entry and lines) and an UPDATE of a cached balance, and every chain
+# would still verify. Each query returns only what is wrong, at most `limit` rows.
+
+# The account whose chain records a posting (audit.py): the credited agent
+# account for credits and refunds, the debited one otherwise.
+_AUDITED_ACCOUNT = (
+    "CASE WHEN e.kind IN ('credit', 'refund') THEN e.credit_account_id "
+    "ELSE e.debit_account_id END"
+)
+
+
+def entries_unlike_their_audit_rows(conn: Connection, limit: int) -> list[RowMapping]:
+    """Entries with no matching posting audit row, and posting rows with no entry.
+
+    Compared as JSON values, never cast: a forged `details` must be reported,
+    not abort the check."""
+    sql = f"""
+    SELECT e.id AS entry_id, e.kind, a.entry_id AS audit_entry_id, a.account_id, a.seq
+      FROM ledger.entries e
+      FULL JOIN (SELECT * FROM ledger.audit_log WHERE entry_id IS NOT NULL) a
+        ON a.entry_id = e.id
+     WHERE e.id IS NULL OR a.entry_id IS NULL
+        OR a.action <> e.kind || '.posted'
+        OR a.account_id <> {_AUDITED_ACCOUNT}
+        OR a.at <> e.created_at
+        OR a.details -> 'amount' IS DISTINCT FROM to_jsonb(e.amount)
+        OR (e.kind IN ('hub_routing', 'internal_transfer') AND (
+              a.details -> 'fee' IS DISTINCT FROM to_jsonb(e.fee)
+              OR a.details -> 'to_account' IS DISTINCT FROM to_jsonb(e.credit_account_id)))
+        OR (e.kind <> 'hub_routing' AND e.fee <> 0)
+        OR (e.kind = 'refund'
+            AND a.details -> 'charge_id' IS DISTINCT FROM to_jsonb(e.related_entry_id::text))
+     LIMIT :n
+    """
+    return list(conn.execute(sa.text(sql), {"n": limit}).mappings())
+
+
+def entries_with_wrong_lines(conn: Connection, limit: int) -> list[RowMapping]:
+    """Entries whose lines are not exactly: the debited account -amount, the
+    credited account +(amount - fee), and the asset's fee revenue +fee when
+    there is a fee."""
+    sql = """
+    SELECT e.id AS entry_id, count(l.entry_id) AS lines
+      FROM ledger.entries e
+      LEFT JOIN ledger.lines l ON l.entry_id = e.id
+      LEFT JOIN ledger.accounts fa ON fa.id = l.account_id
+     GROUP BY e.id
+    HAVING count(l.entry_id) <> CASE WHEN e.fee > 0 THEN 3 ELSE 2 END
+        OR count(*) FILTER (
+             WHERE l.account_id = e.debit_account_id AND l.amount = -e.amount) <> 1
+        OR count(*) FILTER (
+             WHERE l.account_id = e.credit_account_id AND l.amount = e.amount - e.fee) <> 1
+        OR (e.fee > 0 AND count(*) FILTER (
+             WHERE fa.kind = 'platform' AND fa.name = 'fee_revenue' AND fa.asset = e.asset
+               AND l.amount = e.fee) <> 1)
+     LIMIT :n
+    """
+    return list(conn.execute(sa.text(sql), {"n": limit}).mappings())
+
+
+def lines_without_entries(conn: Connection, limit: int) -> list[RowMapping]:
+    """Lines naming no journal entry (only possible with the foreign key bypassed)."""
+    sql = """
+    SELECT l.entry_id, l.line_no FROM ledger.lines l
+     WHERE NOT EXISTS (SELECT 1 FROM ledger.entries e WHERE e.id = l.entry_id)
+     LIMIT :n
+    """
+    return list(conn.execute(sa.text(sql), {"n": limit}).mappings())
+
+
+def cached_balances_off_their_lines(conn: Connection, limit: int) -> list[RowMapping]:
+    """Agent accounts whose stored balance is not the sum of their lines."""
+    sql = """
+    SELECT a.id AS account_id, a.balance, COALESCE(s.total, 0) AS lines_total
+      FROM ledger.accounts a
+      LEFT JOIN (SELECT account_id, sum(amount) AS total FROM ledger.lines
+                  GROUP BY account_id) s ON s.account_id = a.id
+     WHERE a.kind = 'agent' AND a.balance IS DISTINCT FROM COALESCE(s.total, 0)
+     LIMIT :n
+    """
+    return list(conn.execute(sa.text(sql), {"n": limit}).mappings())
