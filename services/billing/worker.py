@@ -1,4 +1,5 @@
-"""The billing worker: procrastinate with the periodic renewal sweep and webhook delivery.
+"""The billing worker: procrastinate with the periodic renewal sweep, webhook delivery
+and the tier check-ups.
 
 `python -m services.billing worker` (or `python -m services.billing.worker`).
 Any number of workers may run: periodic deferrals are deduplicated by
@@ -15,6 +16,7 @@ import socket
 from contextlib import suppress
 
 from services.billing import jobs
+from services.billing.customers import tasks as customer_tasks
 from services.billing.renewals import tasks as renewal_tasks
 from services.billing.runtime import Billing, build_billing
 from services.billing.settings import BillingSettings
@@ -27,6 +29,7 @@ log = logging.getLogger("sealpay.billing.worker")
 
 def register_tasks(billing: Billing) -> None:
     renewal_tasks.register(billing.queue, billing)
+    customer_tasks.register(billing.queue, billing)
     webhook_tasks.register(billing.queue, billing)
 
 

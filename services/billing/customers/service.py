@@ -3,15 +3,24 @@
 Billing is the source of truth for the tier; the core enforces it (fees,
 limits) and learns it through `SetTier`, which is idempotent. Callers push
 inside their transaction, before it commits: if the push fails, nothing is
-recorded; if the commit fails after the push, the next workflow for the agent
-pushes again.
+recorded. If the commit fails after the push, the core would be left on a tier
+billing never recorded; so every push first defers a check-up job, committed
+on the queue's own connections whatever becomes of the caller's transaction,
+which pushes what billing did record (`sync_tier`). The job takes the agent's
+lock, so it runs after the workflow that deferred it has committed or rolled
+back, and it reads the tier then: a late job can only repeat the truth.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import uuid
 from datetime import datetime
 
+from procrastinate.exceptions import AlreadyEnqueued
+
+from services.billing import jobs
 from services.billing.audit import repository as audit_repo
 from services.billing.customers import repository as repo
 from services.billing.dbtypes import Conn
@@ -20,6 +29,10 @@ from services.billing.webhooks import service as webhooks
 from services.payment_tee.core.tiers import Tier
 
 ACTOR = "billing"
+# Seconds before the check-up runs: it would only wait for the workflow's lock sooner.
+TIER_CHECK_DELAY_SECONDS = 2
+
+log = logging.getLogger("sealpay.billing.customers")
 
 
 async def current_tier(conn: Conn, agent_id: uuid.UUID, core_tier: str) -> str:
@@ -67,5 +80,41 @@ async def change_tier(
 
 
 async def push_tier(b: Billing, agent_id: uuid.UUID, tier: str) -> None:
-    """Tell the payment core (idempotent); call before the caller's commit."""
+    """Tell the payment core (idempotent); call before the caller's commit, under
+    the agent's lock. Defers the check-up first (module docstring)."""
+    core_before = (await b.dispatcher.usage(agent_id)).tier.value
+    await schedule_tier_check(b, agent_id, core_before)
     await b.dispatcher.set_tier(agent_id, Tier(tier), actor=ACTOR)
+
+
+async def schedule_tier_check(b: Billing, agent_id: uuid.UUID, core_before: str) -> None:
+    """Defer `sync_tier` for the agent on the queue's own connection (committed now).
+
+    One waiting check-up per agent is enough (queueing lock): it reads the tier
+    when it runs. `core_before` is what to restore for an agent billing turns out
+    to have no record of (its first workflow rolled back)."""
+    deferrer = b.queue.configure_task(
+        jobs.SYNC_TIER,
+        queueing_lock=f"{jobs.SYNC_TIER}:{agent_id}",
+        schedule_in={"seconds": TIER_CHECK_DELAY_SECONDS},
+    )
+    with contextlib.suppress(AlreadyEnqueued):
+        await deferrer.defer_async(agent_id=str(agent_id), core_before=core_before)
+
+
+async def sync_tier(b: Billing, agent_id: uuid.UUID, core_before: str) -> str:
+    """Push the tier billing recorded for the agent (under its lock); returns it."""
+    async with b.db.agent_session(agent_id) as conn:
+        assert conn is not None
+        async with conn.transaction():
+            customer = await repo.get_customer(conn, agent_id)
+        tier = customer.tier if customer is not None else core_before
+        core = (await b.dispatcher.usage(agent_id)).tier.value
+        if core != tier:
+            # A workflow's commit failed after its push: the core was ahead of billing.
+            log.warning(
+                "billing.tier.repaired",
+                extra={"agent_id": str(agent_id), "core_tier": core, "billing_tier": tier},
+            )
+            await b.dispatcher.set_tier(agent_id, Tier(tier), actor=ACTOR)
+        return tier

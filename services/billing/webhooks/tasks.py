@@ -5,34 +5,15 @@ from __future__ import annotations
 import uuid
 
 import procrastinate
-from procrastinate.jobs import Job
-from procrastinate.retry import BaseRetryStrategy, RetryDecision
 
 from services.billing import jobs
 from services.billing.runtime import Billing
 from services.billing.webhooks import service as webhooks
 
 
-class WebhookRetry(BaseRetryStrategy):  # type: ignore[misc]
-    """Wait base * 2**attempt seconds (capped) between runs; at most `max_attempts` runs."""
-
-    def __init__(self, max_attempts: int, base_seconds: float, max_seconds: float) -> None:
-        self.max_attempts = max_attempts
-        self.base = base_seconds
-        self.cap = max_seconds
-
-    def delay(self, attempts_so_far: int) -> float:
-        return float(min(self.cap, self.base * 2**attempts_so_far))
-
-    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
-        if job.attempts + 1 >= self.max_attempts:
-            return None
-        return RetryDecision(retry_in={"seconds": self.delay(job.attempts)})
-
-
 def register(queue: procrastinate.App, billing: Billing) -> None:
     settings = billing.settings
-    retry = WebhookRetry(
+    retry = jobs.CappedBackoff(
         settings.webhook_max_attempts,
         settings.webhook_retry_base_seconds,
         settings.webhook_retry_max_seconds,
@@ -47,6 +28,6 @@ def register(queue: procrastinate.App, billing: Billing) -> None:
             billing.webhook_http,
             billing.vault,
             uuid.UUID(delivery_id),
-            last_attempt=context.job.attempts + 1 >= retry.max_attempts,
+            last_attempt=retry.is_last(context.job.attempts),
             at=billing.clock.now(),
         )

@@ -162,8 +162,7 @@ def audit_heads(conn: Connection) -> dict[int, tuple[int, bytes | None]]:
 # The account whose chain records a posting (audit.py): the credited agent
 # account for credits and refunds, the debited one otherwise.
 _AUDITED_ACCOUNT = (
-    "CASE WHEN e.kind IN ('credit', 'refund') THEN e.credit_account_id "
-    "ELSE e.debit_account_id END"
+    "CASE WHEN e.kind IN ('credit', 'refund') THEN e.credit_account_id ELSE e.debit_account_id END"
 )
 
 

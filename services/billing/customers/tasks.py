@@ -1,0 +1,21 @@
+"""The tier check-up job (customers/service.py), retried until the core answers."""
+
+from __future__ import annotations
+
+import uuid
+
+import procrastinate
+
+from services.billing import jobs
+from services.billing.customers import service as customers
+from services.billing.runtime import Billing
+
+# The agent's lock may be held by a slow workflow, or the core may be away:
+# keep trying, at most every five minutes, until billing's tier is in the core.
+RETRY = jobs.CappedBackoff(None, base_seconds=1.0, max_seconds=300.0)
+
+
+def register(queue: procrastinate.App, billing: Billing) -> None:
+    @queue.task(name=jobs.SYNC_TIER, queue=jobs.TIERS_QUEUE, retry=RETRY)  # type: ignore[untyped-decorator]
+    async def sync_tier(agent_id: str, core_before: str) -> str:
+        return await customers.sync_tier(billing, uuid.UUID(agent_id), core_before)
