@@ -135,10 +135,16 @@ def test_events_are_written_with_the_change_and_not_without_it(billing):
     ]
     assert {d["status"] for d in found} == {"pending"}
     jobs = billing.rows(
-        "SELECT task_name, status, args FROM billing.procrastinate_jobs ORDER BY id"
+        "SELECT task_name, status, args FROM billing.procrastinate_jobs "
+        "WHERE task_name <> 'billing.sync_tier' ORDER BY id"
     )
     assert len(jobs) == 4 and {j.task_name for j in jobs} == {"billing.deliver_webhook"}
     assert {j.args["delivery_id"] for j in jobs} == {d["delivery_id"] for d in found}
+    # and the tier push's check-up (customers/service.py), which is not an event
+    check_ups = billing.rows(
+        "SELECT args FROM billing.procrastinate_jobs WHERE task_name = 'billing.sync_tier'"
+    )
+    assert [j.args["agent_id"] for j in check_ups] == [rich.id]
 
 
 def test_a_worker_delivers_signed_events_retrying_after_500s(
