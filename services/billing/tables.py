@@ -159,6 +159,9 @@ invoices = sa.Table(
         postgresql_where=sa.text("kind = 'cycle'"),
     ),
     sa.Index("ix_invoices_agent_id_created_at", "agent_id", "created_at"),
+    # A subscription's invoices of every kind (its open ones, those paying a cycle):
+    # the unique index above holds cycle invoices only.
+    sa.Index("ix_invoices_subscription_id_cycle", "subscription_id", "cycle"),
     # Voids whose charge was found posted and still owes its refund (few, found each sweep).
     sa.Index(
         "ix_invoices_void_refund_due",

@@ -110,10 +110,12 @@ charges = sa.Table(
     ),
     sa.UniqueConstraint("address_id"),
     sa.UniqueConstraint("idempotency_key"),
+    # The expiry sweep's charges: pending ones, and seen ones (short payments are
+    # judged at the expiry). Settled charges, nearly all of them, stay out.
     sa.Index(
         "ix_charges_expires_at",
         "expires_at",
-        postgresql_where=sa.text("status = 'pending'"),
+        postgresql_where=sa.text("status IN ('pending', 'seen')"),
     ),
 )
 

@@ -148,25 +148,28 @@ async def agents_with_void_refunds_due(conn: Conn, limit: int) -> list[uuid.UUID
     return [row[0] for row in await cur.fetchall()]
 
 
+# Both by ix_invoices_subscription_id_cycle (tests/billing/test_query_plans.py).
+OPEN_FOR_SUBSCRIPTION = (
+    f"SELECT {_COLUMNS} FROM billing.invoices "
+    "WHERE subscription_id = %s AND status = 'open' ORDER BY created_at, id"
+)
+PAID_IN_CYCLE = (
+    f"SELECT {_COLUMNS} FROM billing.invoices "
+    "WHERE subscription_id = %s AND cycle = %s AND status = 'paid' "
+    "ORDER BY level_from_usd_cents DESC, created_at DESC, id"
+)
+
+
 async def open_for_subscription(conn: Conn, subscription_id: uuid.UUID) -> list[Invoice]:
     async with conn.cursor(row_factory=class_row(Invoice)) as cur:
-        await cur.execute(
-            f"SELECT {_COLUMNS} FROM billing.invoices "
-            "WHERE subscription_id = %s AND status = 'open' ORDER BY created_at, id",
-            (subscription_id,),
-        )
+        await cur.execute(OPEN_FOR_SUBSCRIPTION, (subscription_id,))
         return await cur.fetchall()
 
 
 async def paid_in_cycle(conn: Conn, subscription_id: uuid.UUID, cycle: int) -> list[Invoice]:
     """The invoices that paid for a subscription's period: the price levels it holds."""
     async with conn.cursor(row_factory=class_row(Invoice)) as cur:
-        await cur.execute(
-            f"SELECT {_COLUMNS} FROM billing.invoices "
-            "WHERE subscription_id = %s AND cycle = %s AND status = 'paid' "
-            "ORDER BY level_from_usd_cents DESC, created_at DESC, id",
-            (subscription_id, cycle),
-        )
+        await cur.execute(PAID_IN_CYCLE, (subscription_id, cycle))
         return await cur.fetchall()
 
 
