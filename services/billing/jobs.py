@@ -36,7 +36,8 @@ class CappedBackoff(BaseRetryStrategy):  # type: ignore[misc]
         self.cap = max_seconds
 
     def delay(self, attempts_so_far: int) -> float:
-        return float(min(self.cap, self.base * 2**attempts_so_far))
+        # The exponent is bounded: a job retried for days must not overflow a float.
+        return float(min(self.cap, self.base * 2 ** min(attempts_so_far, 32)))
 
     def is_last(self, attempts_so_far: int) -> bool:
         return self.max_attempts is not None and attempts_so_far + 1 >= self.max_attempts

@@ -88,3 +88,42 @@ def test_a_check_up_after_a_committed_change_keeps_the_new_tier(billing, start_w
         what="the check-up",
     )
     assert billing.core_tier(agent) == "enterprise" and billing.tier(agent)["tier"] == "enterprise"
+
+
+def test_a_check_up_that_finds_the_agent_busy_comes_back_later(
+    billing, billing_db, start_worker, eventually
+):
+    """The workflow holding the agent's lock outlasts the worker's lock timeout: the
+    check-up defers a new one instead of failing (procrastinate's retry would
+    collide with that one's queueing lock)."""
+    from services.billing.db import agent_lock_key
+
+    agent = billing.agent()
+    assert set_plan(billing, agent, "pro").status_code == 200
+    with billing_db.connect() as holder:
+        holder.execute(
+            sa.text("SELECT pg_advisory_lock(:k)"), {"k": agent_lock_key(agent.agent_id)}
+        )
+        worker = start_worker(BILLING_LOCK_TIMEOUT_SECONDS="0.3")
+        eventually(
+            lambda: "billing.tier.check_postponed" in worker.log_text(),
+            timeout=30,
+            what="the postponed check-up",
+        )
+        holder.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+        holder.commit()
+    (job,) = billing.rows(
+        "SELECT status, args, scheduled_at - now() AS wait FROM billing.procrastinate_jobs "
+        "WHERE task_name = 'billing.sync_tier'"
+    )
+    assert job.status == "todo" and job.args["agent_id"] == agent.id
+    assert 20 < job.wait.total_seconds() <= 30
+    assert billing.core_tier(agent) == "pro"
+
+
+def test_the_backoff_never_overflows():
+    from services.billing.jobs import CappedBackoff
+
+    backoff = CappedBackoff(None, base_seconds=1.0, max_seconds=300.0)
+    assert [backoff.delay(n) for n in (0, 1, 8, 9, 2_000)] == [1.0, 2.0, 256.0, 300.0, 300.0]
+    assert not backoff.is_last(10**6)

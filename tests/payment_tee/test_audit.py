@@ -275,3 +275,33 @@ def test_an_audit_row_whose_entry_was_removed_is_detected(db, core):
     )
     problems = _problems(db)
     assert any("which is not in the journal" in p for p in problems), problems
+
+
+def test_charge_revenue_redirected_to_an_agent_account_is_detected(db, core):
+    """Lines, balances and the audit row all agree; only the entry's credit side
+    no longer names the revenue account its audit row's purpose implies."""
+    _alice, bob = _every_kind_of_posting(core)
+    bob_main = _account_id(db, bob)
+    _tamper(
+        db,
+        f"UPDATE ledger.lines SET account_id = {bob_main} WHERE line_no = 2 AND entry_id = "
+        "(SELECT id FROM ledger.entries WHERE kind = 'charge');"
+        f"UPDATE ledger.entries SET credit_account_id = {bob_main}, to_account = 'main', "
+        f"payee_owner_id = '{bob}' WHERE kind = 'charge';"
+        # the refund of that charge is left alone: it still debits the revenue account
+        f"UPDATE ledger.accounts SET balance = balance + 2000 WHERE id = {bob_main}",
+    )
+    problems = _problems(db)
+    assert len(problems) == 2, problems  # the charge, and its refund (it no longer matches)
+    assert all("does not match its audit row" in p for p in problems)
+
+
+def test_an_account_handed_to_another_agent_is_detected(db, core):
+    alice, bob = _every_kind_of_posting(core)
+    _tamper(
+        db,
+        f"UPDATE ledger.accounts SET owner_id = '{bob}', name = 'from-alice' "
+        f"WHERE owner_id = '{alice}' AND name = 'savings'",
+    )
+    (problem,) = _problems(db)  # the internal transfer into it
+    assert "does not match its audit row" in problem

@@ -24,13 +24,17 @@ from services.billing import jobs
 from services.billing.audit import repository as audit_repo
 from services.billing.customers import repository as repo
 from services.billing.dbtypes import Conn
+from services.billing.errors import AgentBusy
 from services.billing.runtime import Billing
 from services.billing.webhooks import service as webhooks
+from services.payment_client.errors import PaymentCoreUnavailable
 from services.payment_tee.core.tiers import Tier
 
 ACTOR = "billing"
 # Seconds before the check-up runs: it would only wait for the workflow's lock sooner.
 TIER_CHECK_DELAY_SECONDS = 2
+# ... and after the agent's lock stayed busy, or the core was away.
+TIER_CHECK_RETRY_SECONDS = 30
 
 log = logging.getLogger("sealpay.billing.customers")
 
@@ -87,7 +91,9 @@ async def push_tier(b: Billing, agent_id: uuid.UUID, tier: str) -> None:
     await b.dispatcher.set_tier(agent_id, Tier(tier), actor=ACTOR)
 
 
-async def schedule_tier_check(b: Billing, agent_id: uuid.UUID, core_before: str) -> None:
+async def schedule_tier_check(
+    b: Billing, agent_id: uuid.UUID, core_before: str, delay: float = TIER_CHECK_DELAY_SECONDS
+) -> None:
     """Defer `sync_tier` for the agent on the queue's own connection (committed now).
 
     One waiting check-up per agent is enough (queueing lock): it reads the tier
@@ -96,14 +102,31 @@ async def schedule_tier_check(b: Billing, agent_id: uuid.UUID, core_before: str)
     deferrer = b.queue.configure_task(
         jobs.SYNC_TIER,
         queueing_lock=f"{jobs.SYNC_TIER}:{agent_id}",
-        schedule_in={"seconds": TIER_CHECK_DELAY_SECONDS},
+        schedule_in={"seconds": delay},
     )
     with contextlib.suppress(AlreadyEnqueued):
         await deferrer.defer_async(agent_id=str(agent_id), core_before=core_before)
 
 
-async def sync_tier(b: Billing, agent_id: uuid.UUID, core_before: str) -> str:
-    """Push the tier billing recorded for the agent (under its lock); returns it."""
+async def sync_tier(b: Billing, agent_id: uuid.UUID, core_before: str) -> str | None:
+    """Push the tier billing recorded for the agent (under its lock); returns it.
+
+    When the lock stays busy or the core is away, it defers a new check-up and
+    ends (None) instead of failing: procrastinate's own retry would put this job
+    back in the queue beside a check-up deferred meanwhile, which its queueing
+    lock refuses."""
+    try:
+        return await _push_recorded_tier(b, agent_id, core_before)
+    except (AgentBusy, PaymentCoreUnavailable) as exc:
+        log.info(
+            "billing.tier.check_postponed",
+            extra={"agent_id": str(agent_id), "reason": type(exc).__name__},
+        )
+        await schedule_tier_check(b, agent_id, core_before, delay=TIER_CHECK_RETRY_SECONDS)
+        return None
+
+
+async def _push_recorded_tier(b: Billing, agent_id: uuid.UUID, core_before: str) -> str:
     async with b.db.agent_session(agent_id) as conn:
         assert conn is not None
         async with conn.transaction():

@@ -169,11 +169,18 @@ _AUDITED_ACCOUNT = (
 def entries_unlike_their_audit_rows(conn: Connection, limit: int) -> list[RowMapping]:
     """Entries with no matching posting audit row, and posting rows with no entry.
 
-    Compared as JSON values, never cast: a forged `details` must be reported,
-    not abort the check."""
+    Beyond what the row's HMAC covers, each entry must name its accounts as they
+    are (owner, name, asset: an account handed to another agent, or a posting
+    redirected to another account, shows here), and its platform side must be
+    the one its audit row implies: a credit's source, a charge's revenue
+    account, the revenue account its refund's charge paid. Compared as JSON
+    values, never cast: a forged `details` must be reported, not abort the check."""
     sql = f"""
     SELECT e.id AS entry_id, e.kind, a.entry_id AS audit_entry_id, a.account_id, a.seq
       FROM ledger.entries e
+      LEFT JOIN ledger.accounts da ON da.id = e.debit_account_id
+      LEFT JOIN ledger.accounts ca ON ca.id = e.credit_account_id
+      LEFT JOIN ledger.entries charged ON charged.id = e.related_entry_id
       FULL JOIN (SELECT * FROM ledger.audit_log WHERE entry_id IS NOT NULL) a
         ON a.entry_id = e.id
      WHERE e.id IS NULL OR a.entry_id IS NULL
@@ -185,8 +192,18 @@ def entries_unlike_their_audit_rows(conn: Connection, limit: int) -> list[RowMap
               a.details -> 'fee' IS DISTINCT FROM to_jsonb(e.fee)
               OR a.details -> 'to_account' IS DISTINCT FROM to_jsonb(e.credit_account_id)))
         OR (e.kind <> 'hub_routing' AND e.fee <> 0)
-        OR (e.kind = 'refund'
-            AND a.details -> 'charge_id' IS DISTINCT FROM to_jsonb(e.related_entry_id::text))
+        OR (e.id IS NOT NULL AND (da.id IS NULL OR ca.id IS NULL))
+        OR da.asset <> e.asset OR ca.asset <> e.asset
+        OR da.name <> e.from_account OR ca.name <> e.to_account
+        OR da.owner_id IS DISTINCT FROM e.payer_owner_id
+        OR ca.owner_id IS DISTINCT FROM e.payee_owner_id
+        OR (e.kind = 'credit' AND a.details -> 'source' IS DISTINCT FROM to_jsonb(e.from_account))
+        OR (e.kind = 'charge'
+            AND e.to_account IS DISTINCT FROM 'revenue:' || (a.details ->> 'purpose'))
+        OR (e.kind = 'refund' AND (
+              a.details -> 'charge_id' IS DISTINCT FROM to_jsonb(e.related_entry_id::text)
+              OR charged.kind IS DISTINCT FROM 'charge'
+              OR charged.credit_account_id IS DISTINCT FROM e.debit_account_id))
      LIMIT :n
     """
     return list(conn.execute(sa.text(sql), {"n": limit}).mappings())
