@@ -5,6 +5,8 @@ from contextlib import contextmanager
 
 import sqlalchemy as sa
 
+from services.payment_tee.core.tiers import Tier
+
 # A deferred constraint trigger fires at COMMIT: the transaction has done all its
 # work (the tier push to the core included) and then cannot commit.
 FAIL_PLAN_COMMITS = """
@@ -67,15 +69,41 @@ def test_a_failed_commit_after_the_push_is_undone_in_the_core(
 def test_a_first_workflow_that_rolled_back_restores_the_core_tier_it_found(
     billing, billing_db, start_worker, eventually
 ):
-    agent = billing.agent()  # billing has no record of it yet
+    """Billing had no record of the agent: the plan change commits one (at the
+    core's tier) before it pushes, so the failed commit still leaves billing's truth."""
+    agent = billing.agent()
     with plan_commits_fail(billing_db):
         assert set_plan(billing, agent, "enterprise").status_code == 500
     assert billing.core_tier(agent) == "enterprise"
-    assert (
-        billing.rows("SELECT 1 FROM billing.customers WHERE agent_id = :a", a=agent.agent_id) == []
-    )
+    # What a quote arriving now would find (it adopts the core's tier only for a stranger):
+    assert billing.tier(agent)["tier"] == "free"
     start_worker()
     eventually(lambda: billing.core_tier(agent) == "free", timeout=30, what="the tier repair")
+
+
+def test_the_check_up_falls_back_to_the_core_tier_before_the_push(
+    billing, billing_db, billing_settings
+):
+    """An agent billing has no row for at all (the row is what set_plan commits
+    first; here it is gone): the job's `core_before` is restored."""
+    import asyncio
+
+    from services.billing.customers import service as customers
+    from services.billing.runtime import build_billing
+
+    agent = billing.agent()
+    billing.ledger.set_tier(agent.agent_id, Tier.PRO, actor="test")
+
+    async def check_up() -> str | None:
+        runtime = build_billing(billing_settings, engine=billing_db)
+        await runtime.start()
+        try:
+            return await customers.sync_tier(runtime, agent.agent_id, "free")
+        finally:
+            await runtime.stop()
+
+    assert asyncio.run(check_up()) == "free"
+    assert billing.core_tier(agent) == "free"
 
 
 def test_a_check_up_after_a_committed_change_keeps_the_new_tier(billing, start_worker, eventually):

@@ -418,6 +418,11 @@ async def set_plan(b: Billing, agent_id: uuid.UUID, label: str, actor: str) -> d
         await settle_pending(b, conn, agent_id)
         now = b.clock.now()
         async with conn.transaction():
+            # Committed before the push below: should the plan's own commit fail,
+            # the tier check-up then finds billing's record of the agent, which
+            # a concurrent quote cannot take from the pushed tier.
+            await customers_repo.ensure_customer(conn, agent_id, usage.tier.value, now)
+        async with conn.transaction():
             await _plan(conn, code)
             live = await subs_repo.get_live(conn, agent_id)
             if live is not None:
