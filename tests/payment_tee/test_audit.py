@@ -305,3 +305,21 @@ def test_an_account_handed_to_another_agent_is_detected(db, core):
     )
     (problem,) = _problems(db)  # the internal transfer into it
     assert "does not match its audit row" in problem
+
+
+def test_a_tier_raised_without_the_core_is_detected(db, core):
+    """Fees and limits follow the holder's tier; the app role can UPDATE it."""
+    _alice, bob = _activity(core)  # alice was set to pro through the core (audited)
+    assert _problems(db) == []
+    with db.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE ledger.holders SET tier = 'enterprise' WHERE owner_id = :o"),
+            {"o": bob},
+        )
+    assert _problems(db) == [f"holder {bob}: tier enterprise but its audit chain last set free"]
+    # Setting the same tier through the core writes nothing (the core reads the
+    # stored tier): the finding stays until a tier change is recorded.
+    core.set_tier(bob, Tier.ENTERPRISE, actor="test")
+    assert len(_problems(db)) == 1
+    core.set_tier(bob, Tier.FREE, actor="operator")  # the repair, through the core
+    assert _problems(db) == []

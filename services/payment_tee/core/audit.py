@@ -13,8 +13,9 @@ the newest rows is detected as well as editing any row.
 Verification then holds the journal to the chains: every entry must be
 described by exactly the posting row the core wrote for it, every entry's lines
 must be the ones its amounts imply, and every cached balance the sum of its
-lines. An entry inserted, or a line or balance changed, outside the core is
-reported even though no audit row was touched.
+lines, and every holder's tier the one its last `tier.set` row set. An entry
+inserted, or a line, balance or tier changed, outside the core is reported even
+though no audit row was touched.
 """
 
 from __future__ import annotations
@@ -144,6 +145,11 @@ def _check_journal(conn: Connection, result: AuditVerification) -> None:
     for row in repo.lines_without_entries(conn, PROBLEMS_LISTED):
         result.problems.append(
             f"line {row['line_no']} of entry {row['entry_id']}: no such entry in the journal"
+        )
+    for row in repo.holders_off_their_tier_rows(conn, PROBLEMS_LISTED):
+        result.problems.append(
+            f"holder {row['owner_id']}: tier {row['tier']} "
+            f"but its audit chain last set {row['audited_tier']}"
         )
     for row in repo.cached_balances_off_their_lines(conn, PROBLEMS_LISTED):
         result.problems.append(

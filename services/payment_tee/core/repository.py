@@ -253,3 +253,24 @@ def cached_balances_off_their_lines(conn: Connection, limit: int) -> list[RowMap
      LIMIT :n
     """
     return list(conn.execute(sa.text(sql), {"n": limit}).mappings())
+
+
+def holders_off_their_tier_rows(conn: Connection, limit: int) -> list[RowMapping]:
+    """Holders whose stored tier is not the one their last `tier.set` audit row
+    set (free when there is none: every holder starts free). The tier decides
+    fees and limits, and the application's role can UPDATE it."""
+    sql = """
+    SELECT h.owner_id, h.tier, COALESCE(last.to_tier, 'free') AS audited_tier
+      FROM ledger.holders h
+      LEFT JOIN LATERAL (
+        SELECT a.details ->> 'to' AS to_tier
+          FROM ledger.accounts acc
+          JOIN ledger.audit_log a ON a.account_id = acc.id
+         WHERE acc.owner_id = h.owner_id AND a.action = 'tier.set'
+         ORDER BY a.at DESC, a.seq DESC
+         LIMIT 1
+      ) last ON true
+     WHERE h.tier IS DISTINCT FROM COALESCE(last.to_tier, 'free')
+     LIMIT :n
+    """
+    return list(conn.execute(sa.text(sql), {"n": limit}).mappings())
