@@ -103,6 +103,13 @@ def install(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 400:
+            # FastAPI's answer to a body it could not parse for a reason other than
+            # JSON syntax (bytes that are not UTF-8, an integer too long to
+            # convert): as malformed as any other body, so the documented 422.
+            return render(
+                Problem(422, "validation_error", "the request body could not be parsed"), request
+            )
         code = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized"}.get(
             exc.status_code, "http_error"
         )

@@ -50,7 +50,14 @@ class InternalService:
             ) from None
         forwarded = {h: response.headers[h] for h in FORWARDED_HEADERS if h in response.headers}
         if response.is_success:
-            body: dict[str, Any] = response.json()
+            try:
+                body: dict[str, Any] = response.json()
+            except ValueError:  # a broken or impostor service: nothing to forward
+                raise Problem(
+                    503,
+                    f"{self.name}_unavailable",
+                    f"the {self.name} service answered {response.status_code} without JSON",
+                ) from None
             return body, forwarded
         raise _problem_from(self.name, response, forwarded)
 

@@ -232,3 +232,61 @@ def test_a_forged_history_cursor_is_a_validation_error(gateway, raw):
     cursor = base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
     r = gateway.http.get("/v2/payments", params={"cursor": cursor}, headers=alice.auth)
     assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+
+
+def test_a_billing_answer_that_is_not_json_still_gives_the_tier_limit_refusal(make_gateway):
+    from fastapi.responses import PlainTextResponse
+
+    broken = FastAPI()
+
+    @broken.post("/internal/agents/{agent_id}/upgrade-quote")
+    def quote(agent_id: str) -> PlainTextResponse:
+        return PlainTextResponse("<html>proxy error page</html>")
+
+    with serve(broken) as billing_url, make_gateway(billing_url=billing_url) as gateway:
+        alice, _ = gateway.register("alice"), gateway.register("bob")
+        gateway.credit(alice, 10**9)
+        for _ in range(100):
+            assert gateway.pay(alice, "bob", 1_000).status_code == 201
+        r = gateway.pay(alice, "bob", 1_000)
+    assert (r.status_code, r.json()["code"]) == (429, "tier_limit_reached")
+    assert r.json()["upgrade_quote"] is None
+
+
+@pytest.mark.parametrize("to", ["bob\u0000", "bob\u0000x", "bo b", "é" * 3, "-bob"])
+def test_a_recipient_no_agent_could_be_named_is_unknown(gateway, to):
+    """Not a 500: a NUL cannot even be sent to PostgreSQL, and the lookup it joined
+    would have failed for every request in its batch."""
+    alice, _ = gateway.register("alice"), gateway.register("bob")
+    gateway.credit(alice, 10_000)
+    r = gateway.pay(alice, to, 1_000)
+    assert (r.status_code, r.json()["code"]) == (404, "unknown_recipient"), r.text
+    assert gateway.pay(alice, "bob", 1_000).status_code == 201
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"to_agent": "bob", "amount": 1' + b"0" * 5_000 + b"}",
+        b'{"to_agent": "\xff", "amount": 1}',
+    ],
+    ids=["integer-too-long-to-convert", "not-utf-8"],
+)
+def test_a_body_that_cannot_be_parsed_is_a_validation_error(gateway, body):
+    alice, _ = gateway.register("alice"), gateway.register("bob")
+    r = gateway.http.post(
+        "/v2/payments/hub-routing",
+        content=body,
+        headers={
+            **alice.auth,
+            "Idempotency-Key": "unparsable-1",
+            "content-type": "application/json",
+        },
+    )
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+
+
+def test_an_attestation_nonce_padded_with_spaces_is_refused(gateway):
+    r = gateway.http.get("/v2/tee/attestation", params={"nonce": "00" * 8 + " " * 16})
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error")
+    assert r.json()["field"] == "nonce"

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 
 from pydantic import BaseModel, Field
+
+AGENT_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+_AGENT_NAME = re.compile(AGENT_NAME)
+
+
+def is_agent_name(value: str) -> bool:
+    """Whether `value` could name an agent (what registration accepts)."""
+    return _AGENT_NAME.fullmatch(value) is not None
 
 
 class RegisterAgent(BaseModel):
     name: str = Field(
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$",
+        pattern=f"^{AGENT_NAME}$",
         description="Unique (case-insensitively); letters, digits, '_', '.', '-'.",
         examples=["alice"],
     )

@@ -1,9 +1,10 @@
 """Agents: registration, authentication, recipient lookup (lookups.py batches the last two).
 
-Registration writes the agent and its key in the gateway's transaction and
-registers the ledger holder through the dispatcher *before* committing: if the
-core refuses or is down, no agent exists without a ledger holder. (The
-reverse, a holder without an agent, is harmless and reused on retry.)
+Registration registers the ledger holder through the dispatcher first, then
+writes the agent and its key in one short transaction: if the core refuses or
+is down, no agent exists without a ledger holder, and no database connection
+waits on the core. (The reverse, a holder without an agent, is harmless: free
+and empty. A name already taken is refused before the core is asked.)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from services.common.clock import Clock
 from services.common.problems import Problem
 from services.gateway.agents import repository as repo
 from services.gateway.agents.lookups import AgentLookups
+from services.gateway.agents.schemas import is_agent_name
 from services.gateway.auth import AuthenticatedAgent, hash_api_key, new_api_key
 from services.payment_client.base import PaymentDispatcher
 
@@ -56,6 +58,10 @@ class _RecipientCache:
                 self._entries.popitem(last=False)
 
 
+def _name_taken(name: str) -> Problem:
+    return Problem(409, "agent_name_taken", f"the name {name!r} is taken")
+
+
 class AgentDirectory:
     """Agents over an async psycopg pool (opened by the app's lifespan)."""
 
@@ -71,16 +77,21 @@ class AgentDirectory:
     async def register(self, name: str) -> Registration:
         if _as_uuid(name) is not None:
             raise Problem(422, "validation_error", "an agent name cannot be a UUID", field="name")
+        if await self.lookups.by_name(name) is not None:
+            raise _name_taken(name)
         agent_id = uuid.uuid4()
         api_key = new_api_key()
+        # The ledger holder first, with no database connection held: the core may
+        # take its whole deadline, and the pool also serves every key lookup. Should
+        # the name be taken meanwhile, the holder stays unused (free, empty).
+        holder = await self.dispatcher.register_holder(agent_id)
         now = self.clock.now()
         async with self.pool.connection() as conn, conn.transaction():
             try:
                 await repo.insert_agent(conn, agent_id, name, now)
             except repo.NameTaken:
-                raise Problem(409, "agent_name_taken", f"the name {name!r} is taken") from None
+                raise _name_taken(name) from None
             await repo.insert_api_key(conn, agent_id, hash_api_key(api_key), api_key[:7], now)
-            holder = await self.dispatcher.register_holder(agent_id)
         agent = AuthenticatedAgent(agent_id, name, now)
         self._recipients.put(agent)  # committed, and names and ids never change
         return Registration(agent, api_key, holder.tier.value)
@@ -123,6 +134,10 @@ class AgentDirectory:
     async def resolve(self, name_or_id: str) -> AuthenticatedAgent | None:
         """A recipient by id (a UUID) or by name (case-insensitive)."""
         agent_id = _as_uuid(name_or_id)
+        if agent_id is None and not is_agent_name(name_or_id):
+            # No agent can bear it; and asking the database would fail the whole
+            # batch of lookups it joined (a NUL character cannot even be sent).
+            return None
         key = str(agent_id) if agent_id is not None else name_or_id.lower()
         cached = self._recipients.get(key)
         if cached is not None:

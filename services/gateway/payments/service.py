@@ -6,6 +6,7 @@ the payment core repeats every check that matters, because it trusts nobody.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -90,13 +91,16 @@ class Payments:
         Best effort, and brief: the refusal stands, and arrives promptly, even
         when billing cannot quote (its rate feeds may take many seconds)."""
         try:
-            quote, _ = await self.billing.call(
-                "POST",
-                f"/internal/agents/{owner}/upgrade-quote",
-                json={"tier": "pro"},
-                timeout=QUOTE_WAIT_SECONDS,
-            )
-        except Problem:
+            # httpx's timeout bounds each phase (pool, connect, write, read) on its
+            # own; this bounds the whole wait.
+            async with asyncio.timeout(QUOTE_WAIT_SECONDS):
+                quote, _ = await self.billing.call(
+                    "POST",
+                    f"/internal/agents/{owner}/upgrade-quote",
+                    json={"tier": "pro"},
+                    timeout=QUOTE_WAIT_SECONDS,
+                )
+        except (Problem, TimeoutError):
             return None
         return quote
 

@@ -6,6 +6,7 @@ the document themselves; the gateway adds nothing and changes nothing.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -16,6 +17,8 @@ from services.gateway.openapi import problem_responses
 from services.payment_client.errors import TeeUnavailable
 
 router = APIRouter(prefix="/v2/tee", tags=["attestation"])
+
+_NONCE = re.compile(r"(?:[0-9a-fA-F]{2}){16,64}")
 
 
 @router.get(
@@ -30,10 +33,11 @@ router = APIRouter(prefix="/v2/tee", tags=["attestation"])
 async def attestation(
     request: Request, nonce: Annotated[str, Query(min_length=32, max_length=128)]
 ) -> JSONResponse:
-    try:
-        raw = bytes.fromhex(nonce)
-    except ValueError:
-        raise Problem(422, "validation_error", "nonce must be hex", field="nonce") from None
+    # fullmatch, not bytes.fromhex alone: that skips spaces, and a short nonce
+    # padded with them would reach the TEE, which refuses it.
+    if _NONCE.fullmatch(nonce) is None:
+        raise Problem(422, "validation_error", "nonce must be 16 to 64 bytes in hex", field="nonce")
+    raw = bytes.fromhex(nonce)
     tee = getattr(request.app.state.dispatcher, "tee", None)
     if tee is None:
         raise Problem(
