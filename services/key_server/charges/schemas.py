@@ -31,7 +31,7 @@ class CreateCharge(BaseModel):
     callback_url: AnyHttpUrl | None = Field(
         default=None,
         description="Receives a signed POST when the charge is confirmed, overpaid, "
-        "underpaid (at confirmation) or expired.",
+        "underpaid (decided at the expiry, when every payment has confirmed) or expired.",
     )
 
 

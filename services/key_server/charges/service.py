@@ -32,7 +32,12 @@ from services.key_server.charges import callbacks
 from services.key_server.charges import repository as repo
 from services.key_server.charges.repository import ChargeRow
 from services.key_server.charges.schemas import CreateCharge
-from services.key_server.charges.status import ChargeStatus, Payment, decide_status
+from services.key_server.charges.status import (
+    EXPIRY_ANNOUNCED,
+    ChargeStatus,
+    Payment,
+    decide_status,
+)
 from services.key_server.errors import IdempotencyKeyReused, InvalidRequest, NotFound
 from services.key_server.events import repository as outputs_repo
 from services.key_server.events.repository import OutputRow
@@ -175,7 +180,7 @@ def _settle(conn: Connection, charge: ChargeRow, now: datetime) -> ChargeStatus:
     """Decide the (locked) charge's status now; record and announce a change."""
     outputs = outputs_repo.outputs_for_address(conn, charge.address_id)
     payments = [Payment(o.amount, o.confirmed_at is not None) for o in outputs]
-    expired = charge.status == ChargeStatus.EXPIRED or charge.expires_at <= now
+    expired = charge.status in EXPIRY_ANNOUNCED or charge.expires_at <= now
     status = decide_status(charge.amount, payments, expired=expired)
     if status != charge.status:
         repo.set_status(conn, charge.id, status.value, now)

@@ -43,6 +43,11 @@ class Payment:
     confirmed: bool
 
 
+# Statuses only the expiry decides: once one is announced, the charge is past
+# its expiry for good, whatever time a later (queued) event or a skewed clock says.
+EXPIRY_ANNOUNCED = frozenset({ChargeStatus.EXPIRED, ChargeStatus.UNDERPAID})
+
+
 def decide_status(expected: int, payments: Sequence[Payment], *, expired: bool) -> ChargeStatus:
     if not payments:
         return ChargeStatus.EXPIRED if expired else ChargeStatus.PENDING

@@ -29,7 +29,7 @@ from services.key_server.addresses.service import normalise_address
 from services.key_server.chains import repository as chains_repo
 from services.key_server.chains.repository import ChainRow
 from services.key_server.charges import service as charges
-from services.key_server.charges.status import ChargeStatus
+from services.key_server.charges.status import EXPIRY_ANNOUNCED
 from services.key_server.deposits import service as deposits
 from services.key_server.derivation import ChainKind
 from services.key_server.errors import EventConflict, InvalidRequest, UnknownChain
@@ -67,7 +67,7 @@ def ingest_event(
     target = addresses_repo.find_address(conn, chain.id, address)
     if target is not None and target.purpose == charges.CHARGE:
         charge = charges.lock_for_payment(conn, target.id)
-        if charge.status == ChargeStatus.EXPIRED:
+        if charge.status in EXPIRY_ANNOUNCED:
             # Its expiry was announced before this payment was recorded: whatever
             # the event's own time, the payment reached a charge already expired.
             now = max(now, charge.expires_at)

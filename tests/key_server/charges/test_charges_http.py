@@ -341,3 +341,21 @@ def test_a_charges_callbacks_arrive_in_order_whatever_the_retries(ready, start_w
         ("charge.overpaid", False),
     ]
     assert receiver.deliveries[-1]["event"]["amount_received"] == 10_700
+
+
+def test_a_payment_recorded_after_underpaid_was_announced_is_late_whatever_its_stamp(ready):
+    """As for `expired`: once the expiry decided `underpaid`, a payment recorded
+    afterwards (queued meanwhile, or stamped by a clock behind the sweep's) is late,
+    and the expiry stays applied."""
+    charge = _charge(ready, expires_in=600)
+    _pay(ready, charge, 9_000, 2, "first-part")
+    ready.clock.advance(timedelta(seconds=600))
+    assert ready.get_charge(charge["charge_id"])["status"] == "underpaid"
+    ready.clock.advance(timedelta(seconds=-5))  # the event's own time, before the expiry
+    _pay(ready, charge, 1_000, 2, "second-part")
+    late = ready.get_charge(charge["charge_id"])
+    assert (late["status"], late["paid_late"], late["amount_received"]) == (
+        "confirmed",
+        True,
+        10_000,
+    )
