@@ -12,6 +12,7 @@ the form we store (checksummed EVM, lower-case bech32) before matching.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime
 
@@ -34,6 +35,7 @@ from services.key_server.metrics import ADDRESSES_ALLOCATED
 
 _BECH32_PREFIXES = ("bc1", "tb1", "bcrt1", "ltc1", "tltc1")
 MAX_ADDRESS_LENGTH = 120
+_PRINTABLE_ASCII = re.compile(r"[!-~]+")
 
 
 def allocate_address(
@@ -69,6 +71,8 @@ def normalise_address(kind: str, address: str) -> str:
     text = address.strip()
     if not text or len(text) > MAX_ADDRESS_LENGTH:
         raise InvalidAddress("an address is 1-120 characters")
+    if _PRINTABLE_ASCII.fullmatch(text) is None:  # every chain's addresses are
+        raise InvalidAddress("an address is printable ASCII, without spaces")
     if kind == ChainKind.EVM.value:
         return checksum_evm_address(text)
     if text.lower().startswith(_BECH32_PREFIXES):

@@ -91,6 +91,8 @@ def test_malformed_events_are_refused(key_server):
         ({k: v for k, v in base.items() if k != "vout"}, "validation_error"),  # neither
         ({**base, "txid": "xyz"}, "validation_error"),
         ({**base, "extra": 1}, "validation_error"),
+        ({**base, "address": "tb1q\u0000nul"}, "invalid_address"),  # not a 500
+        ({**base, "address": "tb1q space"}, "invalid_address"),
         ({**base, "address": "tb1qnotanaddress"}, None),  # well-formed, unknown: recorded
     ]
     for event, code in cases:

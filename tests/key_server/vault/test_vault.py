@@ -207,3 +207,12 @@ def test_the_rotate_vault_command(db, database_url):
     env["KEY_SERVER_VAULT_KEYS"] = "not-a-fernet-key"
     bad = subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "not a Fernet key" in bad.stderr
+
+
+def test_a_secret_with_a_nul_character_is_refused_not_a_500(key_server):
+    r = key_server.http.post(
+        _secrets_url(uuid.uuid4()),
+        json={"name": "openai", "value": OPENAI_KEY[:-2] + "\u0000z"},
+        headers=key_server.service,
+    )
+    assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
