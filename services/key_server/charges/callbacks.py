@@ -32,6 +32,13 @@ def callback_queueing_lock(callback_id: uuid.UUID) -> str:
     return f"callback:{callback_id}"
 
 
+def charge_callbacks_lock(charge_id: uuid.UUID) -> str:
+    """One charge's callbacks arrive in the order its status changed: a receiver
+    must never see `overpaid` (or `confirmed`) before the `confirmed` (or
+    `underpaid`) that preceded it, whatever the retries (and re-deferrals)."""
+    return f"charge-callbacks:{charge_id}"
+
+
 def announce(
     conn: Connection,
     charge: ChargeRow,
@@ -83,9 +90,6 @@ def announce(
         DELIVER_CALLBACK,
         {"callback_id": str(callback_id)},
         queueing_lock=callback_queueing_lock(callback_id),
-        # One charge's callbacks arrive in the order its status changed: a
-        # receiver must never see `overpaid` (or `confirmed`) before the
-        # `confirmed` (or `underpaid`) that preceded it, whatever the retries.
-        lock=f"charge-callbacks:{charge.id}",
+        lock=charge_callbacks_lock(charge.id),
     )
     return callback_id

@@ -61,23 +61,35 @@ def has_live_job(conn: Connection, queueing_lock: str) -> bool:
     return found is not None
 
 
+# Rows with no waiting or running job, filtered before the LIMIT: rows whose job
+# is merely retrying (the core or billing away for long) must not fill the batch
+# and hide an orphan behind them for good. One anti-join over the live jobs.
 def owed_credits_before(conn: Connection, before: datetime, limit: int) -> list[uuid.UUID]:
     rows = conn.execute(
         sa.text(
-            "SELECT id FROM key_server.deposit_credits "
-            "WHERE status = 'owed' AND created_at < :before ORDER BY created_at LIMIT :limit"
+            "SELECT c.id FROM key_server.deposit_credits c "
+            "WHERE c.status = 'owed' AND c.created_at < :before AND NOT EXISTS ("
+            "SELECT 1 FROM key_server.procrastinate_jobs j "
+            "WHERE j.queueing_lock = 'credit:' || c.id AND j.status IN ('todo', 'doing')) "
+            "ORDER BY c.created_at LIMIT :limit"
         ),
         {"before": before, "limit": limit},
     ).scalars()
     return list(rows)
 
 
-def pending_callbacks_before(conn: Connection, before: datetime, limit: int) -> list[uuid.UUID]:
+def orphaned_callbacks_before(
+    conn: Connection, before: datetime, limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(callback id, charge id) of pending callbacks with no live job."""
     rows = conn.execute(
         sa.text(
-            "SELECT id FROM key_server.charge_callbacks "
-            "WHERE status = 'pending' AND created_at < :before ORDER BY created_at LIMIT :limit"
+            "SELECT c.id, c.charge_id FROM key_server.charge_callbacks c "
+            "WHERE c.status = 'pending' AND c.created_at < :before AND NOT EXISTS ("
+            "SELECT 1 FROM key_server.procrastinate_jobs j "
+            "WHERE j.queueing_lock = 'callback:' || c.id AND j.status IN ('todo', 'doing')) "
+            "ORDER BY c.created_at LIMIT :limit"
         ),
         {"before": before, "limit": limit},
-    ).scalars()
-    return list(rows)
+    ).all()
+    return [(r.id, r.charge_id) for r in rows]

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import Connection
 
 from services.key_server.charges import service as charges
-from services.key_server.charges.callbacks import callback_queueing_lock
+from services.key_server.charges.callbacks import callback_queueing_lock, charge_callbacks_lock
 from services.key_server.deposits.service import credit_queueing_lock
 from services.key_server.jobs import CREDIT_DEPOSIT, DELIVER_CALLBACK
 from services.key_server.jobs import repository as repo
@@ -37,21 +37,33 @@ def sweep(conn: Connection, now: datetime) -> SweepReport:
     before = now - ORPHAN_AFTER
     credits = 0
     for credit_id in repo.owed_credits_before(conn, before, BATCH):
-        lock = credit_queueing_lock(credit_id)
-        credits += _redefer(conn, lock, CREDIT_DEPOSIT, {"credit_id": str(credit_id)})
+        queueing_lock = credit_queueing_lock(credit_id)
+        credits += _redefer(conn, queueing_lock, CREDIT_DEPOSIT, {"credit_id": str(credit_id)})
     callbacks = 0
-    for callback_id in repo.pending_callbacks_before(conn, before, BATCH):
-        lock = callback_queueing_lock(callback_id)
-        callbacks += _redefer(conn, lock, DELIVER_CALLBACK, {"callback_id": str(callback_id)})
+    for callback_id, charge_id in repo.orphaned_callbacks_before(conn, before, BATCH):
+        callbacks += _redefer(
+            conn,
+            callback_queueing_lock(callback_id),
+            DELIVER_CALLBACK,
+            {"callback_id": str(callback_id)},
+            lock=charge_callbacks_lock(charge_id),  # still in order behind its elders
+        )
     return SweepReport(charges.expire_due(conn, now, BATCH), credits, callbacks)
 
 
-def _redefer(conn: Connection, lock: str, task: str, args: dict[str, str]) -> int:
-    if repo.has_live_job(conn, lock):
+def _redefer(
+    conn: Connection,
+    queueing_lock: str,
+    task: str,
+    args: dict[str, str],
+    *,
+    lock: str | None = None,
+) -> int:
+    if repo.has_live_job(conn, queueing_lock):
         return 0
     try:
         with conn.begin_nested():
-            repo.defer(conn, task, args, queueing_lock=lock)
+            repo.defer(conn, task, args, queueing_lock=queueing_lock, lock=lock)
     except sa.exc.IntegrityError:  # a job with this lock appeared meanwhile
         return 0
     return 1
