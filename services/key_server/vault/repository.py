@@ -101,15 +101,18 @@ def count_by_key(conn: Connection) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in rows}
 
 
-def lock_rows_under(conn: Connection, key_ids: Sequence[str], limit: int) -> list[SecretRow]:
-    """Up to `limit` rows sealed by one of `key_ids`, locked; rows locked by a
-    concurrent rotation are skipped rather than waited for."""
+def lock_rows_under(
+    conn: Connection, key_ids: Sequence[str], limit: int, after: uuid.UUID | None = None
+) -> list[SecretRow]:
+    """Up to `limit` rows sealed by one of `key_ids` (with ids above `after`), locked;
+    rows locked by a concurrent rotation are skipped rather than waited for."""
+    since = "AND id > :after " if after is not None else ""
     rows = conn.execute(
         sa.text(
             f"SELECT {_COLUMNS} FROM key_server.vault_secrets WHERE key_id = ANY(:key_ids) "
-            "ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
+            f"{since}ORDER BY id LIMIT :limit FOR UPDATE SKIP LOCKED"
         ),
-        {"key_ids": list(key_ids), "limit": limit},
+        {"key_ids": list(key_ids), "limit": limit, "after": after},
     ).all()
     return [SecretRow(*r) for r in rows]
 

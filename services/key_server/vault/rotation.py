@@ -12,6 +12,7 @@ running it again carries on (rows already under the primary key are skipped).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -26,6 +27,7 @@ class RotationReport:
     resealed: int
     remaining: int
     unknown_key_rows: int
+    unopenable_rows: int = 0
 
 
 def rotate_vault(
@@ -52,19 +54,27 @@ def rotate_vault(
         )
     done = 0
     batches = 0
+    unopenable: list[uuid.UUID] = []
+    after: uuid.UUID | None = None  # keyset: rows skipped in a batch are not met again
     while max_batches is None or batches < max_batches:
         with engine.begin() as conn:
-            resealed = service.reseal_batch(conn, vault, batch_size)
-        if resealed == 0:
+            batch = service.reseal_batch(conn, vault, batch_size, after)
+        if batch.last_id is None:
             break
+        after = batch.last_id
         batches += 1
-        done += resealed
+        done += batch.resealed
+        unopenable += batch.unopenable
         say(f"re-encrypted {done}/{to_do}")
+    for row_id in unopenable:
+        say(f"error: vault row {row_id} does not open with its key (damaged, or not this row's)")
     with engine.connect() as conn:
         counts = service.rows_by_key(conn)
     remaining = sum(n for key, n in counts.items() if key != vault.primary_key_id)
     unknown = sum(n for key, n in counts.items() if key not in vault.key_ids)
-    if unknown:
+    if unopenable:
+        say(f"{remaining} rows are not under the primary key: {len(unopenable)} cannot be opened")
+    elif unknown:
         say(f"{remaining} rows are not under the primary key: {unknown} under unconfigured keys")
     elif remaining:
         say(f"{remaining} rows are not under the primary key yet; run rotate-vault again")
@@ -73,4 +83,9 @@ def rotate_vault(
             f"done: all {sum(counts.values())} rows are under the primary key "
             f"{vault.primary_key_id}; older keys can now be removed from KEY_SERVER_VAULT_KEYS"
         )
-    return RotationReport(resealed=done, remaining=remaining, unknown_key_rows=unknown)
+    return RotationReport(
+        resealed=done,
+        remaining=remaining,
+        unknown_key_rows=unknown,
+        unopenable_rows=len(unopenable),
+    )

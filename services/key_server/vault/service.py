@@ -12,12 +12,13 @@ Rules:
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection
 
-from services.common.sealing import SecretOwner, Vault
+from services.common.sealing import SecretOwner, Vault, VaultError
 from services.key_server.errors import InvalidRequest, NotFound
 from services.key_server.vault import repository as repo
 
@@ -73,25 +74,43 @@ def rows_by_key(conn: Connection) -> dict[str, int]:
     return repo.count_by_key(conn)
 
 
-def reseal_batch(conn: Connection, vault: Vault, batch_size: int) -> int:
-    """Re-encrypt up to `batch_size` rows under an older configured key; how many.
+@dataclass(frozen=True)
+class ResealBatch:
+    resealed: int
+    unopenable: list[uuid.UUID]  # rows under a configured key that still do not open
+    last_id: uuid.UUID | None  # where the next batch starts; None: nothing was left
+
+
+def reseal_batch(
+    conn: Connection, vault: Vault, batch_size: int, after: uuid.UUID | None = None
+) -> ResealBatch:
+    """Re-encrypt up to `batch_size` rows under an older configured key (ids above
+    `after`).
 
     Each row is opened (checking it belongs to its row) and sealed again with
     the primary key. The caller commits per batch, so an interrupted rotation
     keeps what it did and the next run carries on from there. Rows under a key
-    that is not configured are left alone (nothing here can open them): they
-    must not stop every row after them from being re-encrypted.
+    that is not configured are left alone (nothing here can open them), and so
+    is a row its key does not open (damaged, or moved from another row): neither
+    may stop every row after it from being re-encrypted.
     """
     older = [k for k in vault.key_ids if k != vault.primary_key_id]
     if not older:
-        return 0
-    rows = repo.lock_rows_under(conn, older, batch_size)
+        return ResealBatch(0, [], None)
+    rows = repo.lock_rows_under(conn, older, batch_size, after)
     updates = []
+    unopenable = []
     for row in rows:
-        sealed = vault.reseal(SecretOwner(row.owner_kind, row.owner_id), row.name, row.ciphertext)
+        try:
+            sealed = vault.reseal(
+                SecretOwner(row.owner_kind, row.owner_id), row.name, row.ciphertext
+            )
+        except VaultError:
+            unopenable.append(row.id)
+            continue
         updates.append((row.id, sealed.ciphertext, sealed.key_id))
     repo.reseal_rows(conn, updates)
-    return len(updates)
+    return ResealBatch(len(updates), unopenable, rows[-1].id if rows else None)
 
 
 def _info(row: repo.SecretRow) -> SecretInfo:

@@ -216,3 +216,31 @@ def test_a_secret_with_a_nul_character_is_refused_not_a_500(key_server):
         headers=key_server.service,
     )
     assert (r.status_code, r.json()["code"]) == (422, "validation_error"), r.text
+
+
+def test_a_row_its_key_does_not_open_does_not_stop_the_rest(db):
+    """Two rows under a configured older key whose sealed values were swapped (each
+    is bound to its own row) sort first; every other row is still re-encrypted,
+    and the two are reported, left as they were."""
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    values = _seed(db, Vault([old]), 6)
+    with db.begin() as conn:
+        first, second = conn.execute(
+            sa.text("SELECT id, ciphertext FROM key_server.vault_secrets ORDER BY id LIMIT 2")
+        ).all()
+        for target, source in ((first, second), (second, first)):
+            conn.execute(
+                sa.text("UPDATE key_server.vault_secrets SET ciphertext = :ct WHERE id = :id"),
+                {"ct": source.ciphertext, "id": target.id},
+            )
+    lines: list[str] = []
+    report = rotate_vault(db, Vault([new, old]), lines.append, batch_size=2)
+    assert (report.resealed, report.remaining, report.unopenable_rows) == (4, 2, 2)
+    assert (
+        sum(
+            f"vault row {row.id} does not open" in line for line in lines for row in (first, second)
+        )
+        == 2
+    )
+    resealed = _read_all(db, Vault([new]), only_its_keys=True)
+    assert len(resealed) == 4 and all(values[k] == v for k, v in resealed.items())
