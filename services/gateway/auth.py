@@ -62,6 +62,9 @@ class AuthCache:
         self.max_entries = max_entries
         self._entries: dict[bytes, tuple[AuthenticatedAgent, float]] = {}
         self._lock = threading.Lock()
+        # Bumped by every revocation: a lookup that began before one may have read
+        # a key row the revocation then removed, so its answer must not be cached.
+        self.generation = 0
 
     def get(self, key_hash: bytes) -> AuthenticatedAgent | None:
         hit = self._entries.get(key_hash)
@@ -72,13 +75,18 @@ class AuthCache:
     def forget_agent(self, agent_id: uuid.UUID) -> None:
         """Drop every cached key of the agent (its keys were just revoked)."""
         with self._lock:
+            self.generation += 1
             self._entries = {k: v for k, v in self._entries.items() if v[0].agent_id != agent_id}
 
-    def put(self, key_hash: bytes, agent: AuthenticatedAgent) -> None:
+    def put(self, key_hash: bytes, agent: AuthenticatedAgent, looked_up_at: int) -> None:
+        """Cache a lookup's answer, unless a revocation came since it began
+        (`looked_up_at`: `generation` read before the lookup)."""
         if self.ttl <= 0:
             return
         now = time.monotonic()
         with self._lock:
+            if self.generation != looked_up_at:
+                return
             if len(self._entries) >= self.max_entries:
                 self._entries = {k: v for k, v in self._entries.items() if v[1] >= now}
             self._entries[key_hash] = (agent, now + self.ttl)
@@ -91,10 +99,11 @@ async def current_agent(request: Request) -> AuthenticatedAgent:
     state = request.app.state
     agent: AuthenticatedAgent | None = state.auth_cache.get(key_hash)
     if agent is None:
+        looked_up_at = state.auth_cache.generation
         agent = await state.agents.authenticate(key_hash)
         if agent is None:
             raise _unauthorized("unknown or revoked API key")
-        state.auth_cache.put(key_hash, agent)
+        state.auth_cache.put(key_hash, agent, looked_up_at)
     agent_id_var.set(str(agent.agent_id))
     return agent
 
