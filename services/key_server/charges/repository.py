@@ -90,23 +90,31 @@ def set_status(conn: Connection, charge_id: uuid.UUID, status: str, now: datetim
 
 
 # The status list repeats the partial index's predicate (tables.py), so the
-# planner can see the index applies.
+# planner can see the index applies. A seen charge is due once no output is
+# still expected to confirm: each is confirmed, or dropped (first seen before
+# `dropped_before`; charges/service.py).
 DUE_UNSETTLED = (
     "SELECT c.id FROM key_server.charges c "
     "WHERE c.expires_at <= :now AND c.status IN ('pending', 'seen') AND ("
     "c.status = 'pending' OR NOT EXISTS ("
     "SELECT 1 FROM key_server.chain_outputs o "
-    "WHERE o.address_id = c.address_id AND o.confirmed_at IS NULL)) "
+    "WHERE o.address_id = c.address_id AND o.confirmed_at IS NULL "
+    "AND o.first_seen_at > :dropped_before)) "
     "ORDER BY c.expires_at LIMIT :limit FOR UPDATE OF c SKIP LOCKED"
 )
 
 
-def lock_due_unsettled(conn: Connection, now: datetime, limit: int) -> list[uuid.UUID]:
+def lock_due_unsettled(
+    conn: Connection, now: datetime, dropped_before: datetime, limit: int
+) -> list[uuid.UUID]:
     """Charges past their expiry whose status the expiry decides, locked (ones a
-    payment is updating are skipped): pending ones (to expire) and seen ones whose
-    every output is confirmed (to settle as underpaid). A seen charge still
-    waiting for confirmations is decided when they arrive, not here."""
-    rows = conn.execute(sa.text(DUE_UNSETTLED), {"now": now, "limit": limit}).scalars()
+    payment is updating are skipped): pending ones (to expire) and seen ones with
+    no output still expected to confirm (to settle as underpaid, or expired). A
+    seen charge still waiting for confirmations is decided when they arrive."""
+    rows = conn.execute(
+        sa.text(DUE_UNSETTLED),
+        {"now": now, "dropped_before": dropped_before, "limit": limit},
+    ).scalars()
     return list(rows)
 
 

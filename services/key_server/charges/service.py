@@ -164,11 +164,24 @@ def apply_payment(
     return charge.id, _settle(conn, charge, now)
 
 
+# An output still unconfirmed this long after it was first seen is taken as
+# dropped: replaced by a fee bump, evicted from the mempool, or its txid
+# malleated; no watcher reports that, and confirmations only go up. Once the
+# charge has expired it is decided without such outputs, so it still reaches
+# a final status (underpaid or expired) instead of staying `seen` for good.
+# Should one confirm after all, the charge is decided again with it (paid late).
+DROPPED_AFTER = timedelta(hours=24)
+
+
+def _dropped(output: OutputRow, now: datetime) -> bool:
+    return output.confirmed_at is None and output.first_seen_at + DROPPED_AFTER <= now
+
+
 def expire_due(conn: Connection, now: datetime, limit: int = 500) -> int:
     """Settle charges whose expiry decides them: expire the ones nothing reached,
     mark underpaid the ones whose confirmed payments fell short; how many changed."""
     settled = 0
-    for charge_id in repo.lock_due_unsettled(conn, now, limit):
+    for charge_id in repo.lock_due_unsettled(conn, now, now - DROPPED_AFTER, limit):
         charge = repo.get_charge(conn, charge_id)
         assert charge is not None
         if _settle(conn, charge, now) != charge.status:
@@ -179,8 +192,9 @@ def expire_due(conn: Connection, now: datetime, limit: int = 500) -> int:
 def _settle(conn: Connection, charge: ChargeRow, now: datetime) -> ChargeStatus:
     """Decide the (locked) charge's status now; record and announce a change."""
     outputs = outputs_repo.outputs_for_address(conn, charge.address_id)
-    payments = [Payment(o.amount, o.confirmed_at is not None) for o in outputs]
     expired = charge.status in EXPIRY_ANNOUNCED or charge.expires_at <= now
+    counted = [o for o in outputs if not (expired and _dropped(o, now))]
+    payments = [Payment(o.amount, o.confirmed_at is not None) for o in counted]
     status = decide_status(charge.amount, payments, expired=expired)
     if status != charge.status:
         repo.set_status(conn, charge.id, status.value, now)

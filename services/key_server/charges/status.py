@@ -3,7 +3,9 @@
     pending    nothing received, not expired
     seen       something received, and the confirmed part is still short of
                the amount: some of it unconfirmed, or the charge not expired
-               yet (the rest may still come: payers often pay in two parts)
+               yet (the rest may still come: payers often pay in two parts).
+               After the expiry an output unconfirmed for a day is taken as
+               dropped and no longer holds the charge here (charges/service.py)
     confirmed  the confirmed outputs add up to exactly the amount
     overpaid   the confirmed outputs add up to more
     underpaid  expired with every output confirmed and together short

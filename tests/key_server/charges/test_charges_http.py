@@ -359,3 +359,36 @@ def test_a_payment_recorded_after_underpaid_was_announced_is_late_whatever_its_s
         True,
         10_000,
     )
+
+
+def test_an_output_that_never_confirms_is_dropped_a_day_after_it_was_seen(ready):
+    """A payment replaced by a fee bump (or evicted) stays at 0 confirmations forever
+    and no watcher says so: after DROPPED_AFTER the expired charge is decided
+    without it, instead of staying `seen` with no final callback."""
+    from services.key_server.charges.service import DROPPED_AFTER
+
+    charge = _charge(ready, expires_in=600)
+    _pay(ready, charge, 6_000, 2, "confirmed-part")
+    _pay(ready, charge, 4_000, 0, "replaced-by-fee")
+    ready.clock.advance(timedelta(seconds=600))
+    with ready.engine.begin() as conn:
+        assert jobs_service.sweep(conn, ready.clock.now()).settled_charges == 0
+    assert ready.get_charge(charge["charge_id"])["status"] == "seen"  # may still confirm
+    ready.clock.advance(DROPPED_AFTER)
+    with ready.engine.begin() as conn:
+        assert jobs_service.sweep(conn, ready.clock.now()).settled_charges == 1
+    settled = ready.get_charge(charge["charge_id"])
+    assert (settled["status"], settled["amount_received"]) == ("underpaid", 6_000)
+    # Should it confirm after all, the charge is decided again with it.
+    _pay(ready, charge, 4_000, 2, "replaced-by-fee")
+    late = ready.get_charge(charge["charge_id"])
+    assert (late["status"], late["amount_received"]) == ("confirmed", 10_000)
+
+
+def test_a_charge_only_a_dropped_output_reached_expires(ready):
+    from services.key_server.charges.service import DROPPED_AFTER
+
+    charge = _charge(ready, expires_in=600)
+    _pay(ready, charge, 10_000, 0, "evicted")
+    ready.clock.advance(timedelta(seconds=600) + DROPPED_AFTER)
+    assert ready.get_charge(charge["charge_id"])["status"] == "expired"  # a read decides too
