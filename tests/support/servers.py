@@ -22,6 +22,15 @@ def free_port() -> int:
         return port
 
 
+def _listening_socket(port: int) -> socket.socket:
+    """Bound here and handed to uvicorn, so no other process can take the port
+    between choosing it and serving on it (port 0: the kernel picks one)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
 @contextmanager
 def serve(
     app: FastAPI,
@@ -32,12 +41,11 @@ def serve(
 
     A given port lets a restarted instance keep its URL. The HTTP protocol is
     the gateway's own (one write per response) unless a test asks otherwise."""
-    port = port or free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, access_log=False, http=http
-    )
+    sock = _listening_socket(port or 0)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_config=None, access_log=False, http=http)
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10
     while not server.started:
@@ -49,3 +57,4 @@ def serve(
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+        sock.close()
