@@ -1,6 +1,6 @@
 """The CPU floor of a transfer on this machine, and the ratio it allows.
 
-    python -m scripts.bench.floor [--seconds 10] [--connections 8] [--accounts 1000]
+    python -m scripts.bench.floor [--seconds 10] [--connections 8] [--accounts 10000]
 
 `make bench` says how fast transfers go; this says how fast they could go at
 best, from the two costs no gateway design in this stack can avoid:
@@ -31,8 +31,8 @@ import uuid
 
 import sqlalchemy as sa
 
-from scripts.bench.harness import CpuMeter, RawHttp, fresh_database, say, service_process
-from scripts.bench.transfers import ADMIN, AUDIT_KEY, run_pgbench, setup_agents
+from scripts.bench.harness import CpuMeter, RawHttp, fresh_database, hub_routing_batches, say
+from scripts.bench.transfers import AUDIT_KEY, gateway_process, run_pgbench, setup_agents
 from services.common.clock import SystemClock
 from services.payment_client.local import in_process_core
 from services.payment_tee.core.api import PaymentCore
@@ -47,7 +47,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--accounts", type=int, default=1000)
+    parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--port", type=int, default=18300)
     return parser.parse_args()
 
@@ -114,18 +114,7 @@ def main() -> None:
     args = parse_args()
     cores = os.cpu_count() or 1
     with fresh_database() as (url, data_dir):
-        env = {
-            "DATABASE_URL": url,
-            "SEALPAY_ENV": "test",
-            "SEALPAY_ADMIN_TOKEN": ADMIN,
-            "LEDGER_AUDIT_KEY": AUDIT_KEY,
-            "GATEWAY_PORT": str(args.port),
-            "GATEWAY_WORKERS": "1",
-            "LOG_LEVEL": "WARNING",
-        }
-        with service_process(
-            "services.gateway", env, f"http://127.0.0.1:{args.port}/healthz"
-        ) as gateway:
+        with gateway_process(url, args.port, workers=1) as gateway:
             say(f"creating {args.accounts} agents")
             agents = asyncio.run(setup_agents(args.port, args.accounts, args.connections))
             say(f"http floor: GET /healthz from {args.connections} connections")
@@ -143,14 +132,8 @@ def main() -> None:
                 core, owners, args.connections, args.seconds, CpuMeter(os.getpid(), data_dir)
             )
         )
-        with engine.connect() as conn:
-            entries, batches = conn.execute(
-                sa.text(
-                    "SELECT count(*), count(DISTINCT created_at) FROM ledger.entries "
-                    "WHERE kind = 'hub_routing'"
-                )
-            ).one()
         engine.dispose()
+        entries, batches = hub_routing_batches(url)
         say(f"pgbench tpcb-like: {args.connections} clients for {args.seconds:.0f}s")
         tps = run_pgbench(url, args.connections, args.seconds)
 

@@ -181,6 +181,21 @@ def check_books(url: str) -> BooksCheck:
     )
 
 
+def hub_routing_batches(url: str) -> tuple[int, int]:
+    """(hub-routing entries, batches that posted them): a batch stamps all its
+    entries with one instant, so its batches are the distinct `created_at`s."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        entries, batches = conn.execute(
+            sa.text(
+                "SELECT count(*), count(DISTINCT created_at) FROM ledger.entries "
+                "WHERE kind = 'hub_routing'"
+            )
+        ).one()
+    engine.dispose()
+    return int(entries), int(batches)
+
+
 def percentile(sorted_values: list[float], p: float) -> float:
     if not sorted_values:
         return float("nan")

@@ -20,14 +20,15 @@ import re
 import subprocess
 import time
 import uuid
-
-import sqlalchemy as sa
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from scripts.bench.harness import (
     CpuMeter,
     RawHttp,
     check_books,
     fresh_database,
+    hub_routing_batches,
     percentile,
     say,
     service_process,
@@ -167,15 +168,7 @@ def batch_stats(url: str, before: Counters | None, after: Counters | None) -> st
     the ledger, which sees every worker: a batch stamps all its entries with one
     instant, so the measured phase's batches are its distinct hub-routing
     `created_at` values. The mean time needs every worker's metrics."""
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        entries, batches = conn.execute(
-            sa.text(
-                "SELECT count(*), count(DISTINCT created_at) FROM ledger.entries "
-                "WHERE kind = 'hub_routing'"
-            )
-        ).one()
-    engine.dispose()
+    entries, batches = hub_routing_batches(url)
     if not batches:
         return "n/a"
     text = f"{batches} batches, mean {entries / batches:.1f} ops"
@@ -195,6 +188,22 @@ def lookup_stats(before: Counters | None, after: Counters | None) -> str:
     questions = _delta(before, after, "lookup_questions")
     per_round = f", mean {questions / rounds:.1f} per statement" if rounds else ""
     return f"{questions:.0f} lookups in {rounds:.0f} statements{per_round}"
+
+
+@contextmanager
+def gateway_process(url: str, port: int, workers: int) -> Iterator[subprocess.Popen[bytes]]:
+    """The gateway (in-process payment core) on `url`, serving on `port`."""
+    env = {
+        "DATABASE_URL": url,
+        "SEALPAY_ENV": "test",
+        "SEALPAY_ADMIN_TOKEN": ADMIN,
+        "LEDGER_AUDIT_KEY": AUDIT_KEY,
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_WORKERS": str(workers),
+        "LOG_LEVEL": "WARNING",
+    }
+    with service_process("services.gateway", env, f"http://127.0.0.1:{port}/healthz") as proc:
+        yield proc
 
 
 def run_pgbench(url: str, connections: int, seconds: float) -> float:
@@ -222,18 +231,7 @@ def main() -> None:
     args = parse_args()
     with fresh_database() as (url, data_dir):
         say(f"database: fresh embedded PostgreSQL ({libpq_url(url)})")
-        env = {
-            "DATABASE_URL": url,
-            "SEALPAY_ENV": "test",
-            "SEALPAY_ADMIN_TOKEN": ADMIN,
-            "LEDGER_AUDIT_KEY": AUDIT_KEY,
-            "GATEWAY_PORT": str(args.port),
-            "GATEWAY_WORKERS": str(args.workers),
-            "LOG_LEVEL": "WARNING",
-        }
-        with service_process(
-            "services.gateway", env, f"http://127.0.0.1:{args.port}/healthz"
-        ) as gateway:
+        with gateway_process(url, args.port, args.workers) as gateway:
             say(
                 f"gateway: {args.workers} worker(s) on :{args.port}; "
                 f"creating {args.accounts} agents"
