@@ -65,10 +65,17 @@ def test_a_confirmation_owes_its_credit_and_job_in_the_same_transaction(
         {"credit_id": str(credit.id)},
     )
     start_worker()
-    wait_until(lambda: core.balance(agent, "BTC").available == 5_000, what="the credit")
-    with key_server.engine.connect() as conn:
-        credit = conn.execute(sa.text("SELECT * FROM key_server.deposit_credits")).one()
+
+    def recorded():
+        # The worker posts to the ledger first and records the credit after, in
+        # its own transaction: wait for the record, not for the balance.
+        with key_server.engine.connect() as conn:
+            row = conn.execute(sa.text("SELECT * FROM key_server.deposit_credits")).one()
+        return row if row.status != "owed" else None
+
+    credit = wait_until(recorded, what="the credit's record")
     assert credit.status == "credited" and credit.payment_id and credit.credited_at
+    assert core.balance(agent, "BTC").available == 5_000
     books(core.engine).assert_balanced()
 
 
