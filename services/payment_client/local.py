@@ -97,16 +97,16 @@ class LocalDispatcher:
         return await asyncio.to_thread(self.core.open_account, owner_id, name, asset)
 
     async def balance(self, owner_id: uuid.UUID, asset: str | None = None) -> Balance:
-        return await asyncio.to_thread(self.core.balance, owner_id, asset)
+        return await self.core.balance_async(owner_id, asset)
 
     async def usage(self, owner_id: uuid.UUID) -> Usage:
-        return await asyncio.to_thread(self.core.usage, owner_id)
+        return await self.core.usage_async(owner_id)
 
     async def receipt(self, owner_id: uuid.UUID, payment_id: uuid.UUID) -> Receipt:
-        return await asyncio.to_thread(self.core.receipt, owner_id, payment_id)
+        return await self.core.receipt_async(owner_id, payment_id)
 
     async def receipts(self, owner_id: uuid.UUID, limit: int, cursor: str | None) -> ReceiptPage:
-        return await asyncio.to_thread(self.core.receipts, owner_id, limit, cursor)
+        return await self.core.receipts_async(owner_id, limit, cursor)
 
     async def close(self) -> None:
         await self.core.aclose()

@@ -5,8 +5,10 @@ in-process dispatcher) call these methods. Money movement and tier changes go
 through a batcher (one transaction per batch, see engine.py) that runs on the
 caller's event loop: `await core.submit_async(op)`. Threads without a loop use
 the blocking methods (`transfer`, `credit`, ...), served by a private loop in
-a background thread. Registration, account opening and reads are short
-SQLAlchemy transactions of their own.
+a background thread. Reads (balances, usage, receipts) run on the caller's
+loop too, one statement each on a few read-only connections per loop
+(read_repository.py); their blocking forms use the same background loop.
+Registration and account opening are short SQLAlchemy transactions.
 """
 
 from __future__ import annotations
@@ -56,14 +58,21 @@ BATCH_SESSION_OPTIONS = (
 )
 
 
-class _BatchConnection:
-    """The one psycopg connection of one batcher: opened (and its statements
-    prepared) on first use, reopened after a failure left it unusable. No pool:
-    a batch never waits for one. Autocommit, because each batch sends its own
-    BEGIN and COMMIT inside its two round trips (batch_repository.py)."""
+# The read connections' session: reads only, and never for long.
+READ_SESSION_OPTIONS = "-c default_transaction_read_only=on -c statement_timeout=15s"
 
-    def __init__(self, conninfo: str) -> None:
+
+class _CoreConnection:
+    """One psycopg connection of the core on one loop: opened on first use,
+    reopened after a failure left it unusable. No pool (psycopg_pool is not on
+    the TEE's import allowlist, and nothing here waits for one). Autocommit:
+    a batch sends its own BEGIN and COMMIT inside its two round trips
+    (batch_repository.py), and a read is one statement."""
+
+    def __init__(self, conninfo: str, options: str, *, batch: bool) -> None:
         self._conninfo = conninfo
+        self._options = options
+        self._batch = batch
         self._conn: psycopg.AsyncConnection[Any] | None = None
 
     async def get(self) -> psycopg.AsyncConnection[Any]:
@@ -71,12 +80,14 @@ class _BatchConnection:
             conn = await psycopg.AsyncConnection.connect(
                 self._conninfo,
                 autocommit=True,
-                prepare_threshold=None,  # statements are prepared by name, once
+                # A batch's statements are prepared by name, once (batch_repository.py).
+                prepare_threshold=None if self._batch else 5,
                 application_name="sealpay-payment-core",
-                options=BATCH_SESSION_OPTIONS,
+                options=self._options,
             )
             try:
-                await batch_repo.prepare_session(conn)
+                if self._batch:
+                    await batch_repo.prepare_session(conn)
             except BaseException:
                 await conn.close()
                 raise
@@ -95,6 +106,41 @@ class _BatchConnection:
     async def close(self) -> None:
         if self._conn is not None:
             await self._conn.close()
+
+
+class _ReadConnections:
+    """The read connections of one loop, each lent to one read at a time."""
+
+    def __init__(self, conninfo: str, size: int) -> None:
+        self._all = [
+            _CoreConnection(conninfo, READ_SESSION_OPTIONS, batch=False) for _ in range(size)
+        ]
+        # Last in, first out: the connection used last is lent first, so a loop
+        # opens only as many connections as it has had reads at once.
+        self._idle: asyncio.LifoQueue[_CoreConnection] = asyncio.LifoQueue()
+        for conn in self._all:
+            self._idle.put_nowait(conn)
+
+    async def run(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        # A read cancelled mid-statement is cancelled on the server too (psycopg
+        # does that), so what goes back to the queue is fit for the next read.
+        lent = await self._idle.get()
+        try:
+            db = await lent.get()
+            try:
+                return await work(db)
+            except psycopg.OperationalError:
+                if not db.closed:
+                    raise
+                # The server dropped the connection while it sat idle (a restart,
+                # an idle timeout): a read is safe to repeat, once, on a new one.
+                return await work(await lent.get())
+        finally:
+            self._idle.put_nowait(lent)
+
+    async def close(self) -> None:
+        for conn in self._all:
+            await conn.close()
 
 
 class _BackgroundLoop:
@@ -125,6 +171,7 @@ class PaymentCore:
         max_batch: int = 256,
         batch_observer: BatchObserver | None = None,
         batch_connections: int = 1,
+        read_connections: int = 4,
     ) -> None:
         self.engine = engine
         self.ctx = ctx
@@ -135,8 +182,10 @@ class PaymentCore:
         self._conninfo = libpq_url(engine.url.render_as_string(hide_password=False))
         self._batch_connections = batch_connections
         self._batchers: dict[
-            asyncio.AbstractEventLoop, tuple[AsyncBatcher, list[_BatchConnection]]
+            asyncio.AbstractEventLoop, tuple[AsyncBatcher, list[_CoreConnection]]
         ] = {}
+        self._read_connections = read_connections
+        self._readers: dict[asyncio.AbstractEventLoop, _ReadConnections] = {}
         self._background: _BackgroundLoop | None = None
         self._lock = threading.Lock()
 
@@ -179,7 +228,10 @@ class PaymentCore:
         loop = asyncio.get_running_loop()
         found = self._batchers.get(loop)
         if found is None:
-            conns = [_BatchConnection(self._conninfo) for _ in range(self._batch_connections)]
+            conns = [
+                _CoreConnection(self._conninfo, BATCH_SESSION_OPTIONS, batch=True)
+                for _ in range(self._batch_connections)
+            ]
             batcher = AsyncBatcher(
                 [self._runner(conn) for conn in conns],
                 max_batch=self._max_batch,
@@ -190,7 +242,7 @@ class PaymentCore:
         return found[0]
 
     def _runner(
-        self, conn: _BatchConnection
+        self, conn: _CoreConnection
     ) -> Callable[[list[Operation]], Awaitable[list[Outcome]]]:
         async def run(ops: list[Operation]) -> list[Outcome]:
             db = await conn.get()
@@ -209,13 +261,16 @@ class PaymentCore:
             return self._background
 
     async def aclose(self) -> None:
-        """Drain and stop the batcher of the running loop."""
+        """Drain and stop the batcher of the running loop; close its read connections."""
         found = self._batchers.pop(asyncio.get_running_loop(), None)
         if found is not None:
             batcher, conns = found
             await batcher.close()
             for conn in conns:
                 await conn.close()
+        readers = self._readers.pop(asyncio.get_running_loop(), None)
+        if readers is not None:
+            await readers.close()
 
     def close(self) -> None:
         """Stop the background loop (and its batcher), if one was started."""
@@ -242,18 +297,41 @@ class PaymentCore:
 
     # --- reads ------------------------------------------------------------------------
 
+    async def balance_async(self, owner_id: uuid.UUID, asset: str | None = None) -> Balance:
+        asset = asset or self.default_asset
+        return await self._read(lambda conn: holders.balance(conn, owner_id, asset))
+
+    async def usage_async(self, owner_id: uuid.UUID) -> Usage:
+        now = self.ctx.clock.now()
+        return await self._read(lambda conn: holders.usage(conn, owner_id, now))
+
+    async def receipt_async(self, owner_id: uuid.UUID, payment_id: uuid.UUID) -> Receipt:
+        return await self._read(lambda conn: history.get_receipt(conn, owner_id, payment_id))
+
+    async def receipts_async(
+        self, owner_id: uuid.UUID, limit: int, cursor: str | None
+    ) -> history.ReceiptPage:
+        return await self._read(lambda conn: history.list_receipts(conn, owner_id, limit, cursor))
+
+    # The blocking forms, for threads.
+
     def balance(self, owner_id: uuid.UUID, asset: str | None = None) -> Balance:
-        return self._read(lambda conn: holders.balance(conn, owner_id, asset or self.default_asset))
+        result: Balance = self._background_loop().run(self.balance_async(owner_id, asset))
+        return result
 
     def usage(self, owner_id: uuid.UUID) -> Usage:
-        now = self.ctx.clock.now()
-        return self._read(lambda conn: holders.usage(conn, owner_id, now))
+        result: Usage = self._background_loop().run(self.usage_async(owner_id))
+        return result
 
     def receipt(self, owner_id: uuid.UUID, payment_id: uuid.UUID) -> Receipt:
-        return self._read(lambda conn: history.get_receipt(conn, owner_id, payment_id))
+        result: Receipt = self._background_loop().run(self.receipt_async(owner_id, payment_id))
+        return result
 
     def receipts(self, owner_id: uuid.UUID, limit: int, cursor: str | None) -> history.ReceiptPage:
-        return self._read(lambda conn: history.list_receipts(conn, owner_id, limit, cursor))
+        page: history.ReceiptPage = self._background_loop().run(
+            self.receipts_async(owner_id, limit, cursor)
+        )
+        return page
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -261,6 +339,10 @@ class PaymentCore:
         with self.engine.begin() as conn:
             return work(conn)
 
-    def _read(self, work: Callable[[Connection], T]) -> T:
-        with self.engine.connect() as conn:
-            return work(conn)
+    async def _read(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        """Run a read on one of this loop's read connections (opened on first use)."""
+        loop = asyncio.get_running_loop()
+        readers = self._readers.get(loop)
+        if readers is None:
+            readers = self._readers[loop] = _ReadConnections(self._conninfo, self._read_connections)
+        return await readers.run(work)

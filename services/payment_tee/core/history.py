@@ -7,11 +7,13 @@ import binascii
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection
+import psycopg
 
 from services.common.clock import parse_rfc3339, rfc3339
-from services.payment_tee.core import repository as repo
+from services.payment_tee.core import batch_repository as batch_repo
+from services.payment_tee.core import read_repository as reads
 from services.payment_tee.core.errors import InvalidRequest, ReceiptNotFound
 from services.payment_tee.core.ledger import receipt_from_row
 from services.payment_tee.core.receipts import Receipt
@@ -25,21 +27,23 @@ class ReceiptPage:
     next_cursor: str | None
 
 
-def get_receipt(conn: Connection, owner_id: uuid.UUID, payment_id: uuid.UUID) -> Receipt:
-    row = repo.get_entry(conn, payment_id)
+async def get_receipt(
+    conn: psycopg.AsyncConnection[Any], owner_id: uuid.UUID, payment_id: uuid.UUID
+) -> Receipt:
+    row = await batch_repo.get_entry(conn, payment_id)
     # Someone else's receipt is "not found", not "forbidden": ids are not an oracle.
     if row is None or owner_id not in (row["payer_owner_id"], row["payee_owner_id"]):
         raise ReceiptNotFound(f"no payment {payment_id}")
     return receipt_from_row(row)
 
 
-def list_receipts(
-    conn: Connection, owner_id: uuid.UUID, limit: int, cursor: str | None
+async def list_receipts(
+    conn: psycopg.AsyncConnection[Any], owner_id: uuid.UUID, limit: int, cursor: str | None
 ) -> ReceiptPage:
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidRequest(f"limit must be between 1 and {MAX_PAGE}", field="limit")
     before = decode_cursor(cursor) if cursor else None
-    rows = repo.history_page(conn, owner_id, limit + 1, before)
+    rows = await reads.history_page(conn, owner_id, limit + 1, before)
     receipts = tuple(receipt_from_row(r) for r in rows[:limit])
     next_cursor = None
     if len(rows) > limit:

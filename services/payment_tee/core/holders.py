@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
+import psycopg
 from sqlalchemy import Connection
 
 from services.payment_tee.core import limits
+from services.payment_tee.core import read_repository as reads
 from services.payment_tee.core import repository as repo
 from services.payment_tee.core.audit import AuditEvent
 from services.payment_tee.core.commands import check_account_name, check_asset
@@ -87,22 +90,25 @@ class SetTier(Operation):
         return Holder(self.owner_id, self.tier, holder.created_at)
 
 
-def balance(conn: Connection, owner_id: uuid.UUID, asset: str) -> Balance:
-    require_holder(conn, owner_id)
-    accounts = tuple(repo.agent_balances(conn, owner_id, asset))
+async def balance(conn: psycopg.AsyncConnection[Any], owner_id: uuid.UUID, asset: str) -> Balance:
+    accounts = await reads.holder_accounts(conn, owner_id, asset)
+    if accounts is None:
+        raise UnknownHolder(f"no ledger holder {owner_id}")
     # Every posting settles at once; nothing is in flight inside the ledger, so
     # pending is zero until deposits awaiting confirmations are reported here.
-    return Balance(owner_id, asset, sum(a.available for a in accounts), 0, accounts)
+    return Balance(owner_id, asset, sum(a.available for a in accounts), 0, tuple(accounts))
 
 
-def usage(conn: Connection, owner_id: uuid.UUID, at: datetime) -> Usage:
-    holder = require_holder(conn, owner_id)
+async def usage(conn: psycopg.AsyncConnection[Any], owner_id: uuid.UUID, at: datetime) -> Usage:
     month = limits.month_of(at)
-    counts = repo.transfers_in_month(conn, [owner_id], month)
+    found = await reads.holder_usage(conn, owner_id, month)
+    if found is None:
+        raise UnknownHolder(f"no ledger holder {owner_id}")
+    tier, transfers = found
     return Usage(
         owner_id=owner_id,
-        tier=holder.tier,
+        tier=tier,
         month=month.strftime("%Y-%m"),
-        transfers=counts.get(owner_id, 0),
-        limit=monthly_limit(holder.tier),
+        transfers=transfers,
+        limit=monthly_limit(tier),
     )

@@ -142,14 +142,14 @@ class PaymentsServicer(pb_grpc.PaymentsServicer):  # type: ignore[misc]  # gener
         async def work() -> pb.BalanceReply:
             owner = wire.owner_from_pb(request.owner_id)
             asset = request.asset if request.HasField("asset") else None
-            return wire.balance_to_pb(await asyncio.to_thread(self.core.balance, owner, asset))
+            return wire.balance_to_pb(await self.core.balance_async(owner, asset))
 
         return await self._run("GetBalance", context, work)
 
     async def GetUsage(self, request: pb.GetUsageRequest, context: Any) -> pb.UsageReply:
         async def work() -> pb.UsageReply:
             owner = wire.owner_from_pb(request.owner_id)
-            return wire.usage_to_pb(await asyncio.to_thread(self.core.usage, owner))
+            return wire.usage_to_pb(await self.core.usage_async(owner))
 
         return await self._run("GetUsage", context, work)
 
@@ -157,7 +157,7 @@ class PaymentsServicer(pb_grpc.PaymentsServicer):  # type: ignore[misc]  # gener
         async def work() -> pb.Receipt:
             owner = wire.owner_from_pb(request.owner_id)
             payment = wire.payment_id_from_pb(request.payment_id)
-            return wire.receipt_to_pb(await asyncio.to_thread(self.core.receipt, owner, payment))
+            return wire.receipt_to_pb(await self.core.receipt_async(owner, payment))
 
         return await self._run("GetReceipt", context, work)
 
@@ -165,7 +165,7 @@ class PaymentsServicer(pb_grpc.PaymentsServicer):  # type: ignore[misc]  # gener
         async def work() -> pb.ReceiptPage:
             owner = wire.owner_from_pb(request.owner_id)
             cursor = request.cursor if request.HasField("cursor") else None
-            page = await asyncio.to_thread(self.core.receipts, owner, request.limit, cursor)
+            page = await self.core.receipts_async(owner, request.limit, cursor)
             return wire.page_to_pb(page)
 
         return await self._run("ListReceipts", context, work)
