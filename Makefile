@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml sdk/pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint fmt migrate bench bench-floor bench-tee proto lock venv clean stop-db verify-audit
+.PHONY: run test lint fmt migrate bench bench-floor bench-reads bench-tee proto lock venv clean stop-db verify-audit
 
 venv: $(STAMP)
 
@@ -48,6 +48,9 @@ proto: venv  ## regenerate services/protos/ from protos/
 
 bench-floor: venv  ## the least CPU a transfer can cost here, and the best ratio it allows (scripts/bench/floor.py)
 	$(BIN)/python -m scripts.bench.floor
+
+bench-reads: venv  ## read throughput over HTTP: /v2/me, balance, history (scripts/bench/reads.py)
+	$(BIN)/python -m scripts.bench.reads
 
 bench-tee: venv  ## median transfer latency: TEE path vs in-process (scripts/bench/tee_latency.py)
 	$(BIN)/python -m scripts.bench.tee_latency

@@ -31,7 +31,7 @@ import uuid
 
 import sqlalchemy as sa
 
-from scripts.bench.harness import CpuMeter, RawHttp, fresh_database, hub_routing_batches, say
+from scripts.bench.harness import CpuMeter, fresh_database, hammer, hub_routing_batches, say
 from scripts.bench.transfers import AUDIT_KEY, gateway_process, run_pgbench, setup_agents
 from services.common.clock import SystemClock
 from services.payment_client.local import in_process_core
@@ -39,6 +39,8 @@ from services.payment_tee.core.api import PaymentCore
 from services.payment_tee.core.commands import TransferCommand, TransferKind
 from services.payment_tee.core.records import MAIN_ACCOUNT, AccountRef
 from services.payment_tee.core.transfers import PostTransfer
+
+HEALTHZ = ("GET", "/healthz", None, None)
 
 
 def parse_args() -> argparse.Namespace:
@@ -50,24 +52,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--port", type=int, default=18300)
     return parser.parse_args()
-
-
-async def hammer_healthz(port: int, connections: int, seconds: float) -> int:
-    done = 0
-    deadline = time.monotonic() + seconds
-
-    async def worker() -> None:
-        nonlocal done
-        http = RawHttp("127.0.0.1", port)
-        while time.monotonic() < deadline:
-            status, _ = await http.request("GET", "/healthz")
-            if status != 200:
-                raise RuntimeError(f"/healthz answered {status}")
-            done += 1
-        await http.close()
-
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    return done
 
 
 async def post_in_process(
@@ -120,7 +104,9 @@ def main() -> None:
             say(f"http floor: GET /healthz from {args.connections} connections")
             meter = CpuMeter(gateway.pid, data_dir)
             meter.start()
-            requests = asyncio.run(hammer_healthz(args.port, args.connections, args.seconds))
+            requests = len(
+                asyncio.run(hammer(args.port, args.connections, args.seconds, lambda _: HEALTHZ))
+            )
             http_cpu = meter.stop()
 
         say(f"core floor: in-process transfers from {args.connections} tasks")

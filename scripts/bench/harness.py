@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,6 +128,34 @@ class RawHttp:
     async def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+Request = tuple[str, str, Any, dict[str, str] | None]  # method, path, body, headers
+
+
+async def hammer(
+    port: int, connections: int, seconds: float, next_request: Callable[[random.Random], Request]
+) -> list[float]:
+    """Send `next_request(rng)` from `connections` keep-alive connections, one
+    request in flight on each, for `seconds`; every answer must be 2xx.
+    Returns each request's latency in seconds."""
+    latencies: list[float] = []
+    deadline = time.monotonic() + seconds
+
+    async def worker() -> None:
+        http = RawHttp("127.0.0.1", port)
+        rng = random.Random()
+        while time.monotonic() < deadline:
+            method, path, body, headers = next_request(rng)
+            started = time.perf_counter()
+            status, answer = await http.request(method, path, body, headers)
+            if not 200 <= status < 300:
+                raise RuntimeError(f"{method} {path} answered {status}: {answer}")
+            latencies.append(time.perf_counter() - started)
+        await http.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return latencies
 
 
 @dataclass
