@@ -104,6 +104,7 @@ def test_a_read_connection_the_server_dropped_is_replaced_without_an_error(db, c
                     sa.text(
                         "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                         "WHERE application_name = 'sealpay-payment-core' "
+                        "AND datname = current_database() "
                         "AND pid <> pg_backend_pid()"
                     )
                 ).scalar_one()
@@ -128,6 +129,7 @@ def test_reads_one_after_another_share_one_connection(db, core):
                     sa.text(
                         "SELECT count(*) FROM pg_stat_activity "
                         "WHERE application_name = 'sealpay-payment-core' "
+                        "AND datname = current_database() "
                         "AND query LIKE 'SELECT a.name%'"
                     )
                 ).scalar_one()
@@ -135,3 +137,47 @@ def test_reads_one_after_another_share_one_connection(db, core):
             await core.aclose()
 
     assert asyncio.run(scenario()) == 1
+
+
+async def _until_waiting_on_locks(conninfo: str, count: int) -> None:
+    """Until `count` core connections of this database wait for a lock (asked on
+    a connection of its own: pg_stat_activity is frozen within a transaction)."""
+    async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as watcher:
+        while True:
+            cur = await watcher.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND application_name = 'sealpay-payment-core' AND wait_event_type = 'Lock'"
+            )
+            row = await cur.fetchone()
+            if row is not None and row[0] >= count:
+                return
+            await asyncio.sleep(0.02)
+
+
+def test_a_read_that_finds_every_connection_held_fails_as_unavailable(db):
+    """Reads stuck without end (here: behind a table lock) hold every read
+    connection; the next read gives up after `read_wait_seconds` with the
+    error a database outage raises, instead of queueing for ever."""
+    core = make_core(db, read_wait_seconds=0.3)
+    alice = new_holder(core, balance=1)
+    conninfo = libpq_url(db.url.render_as_string(hide_password=False))
+
+    async def scenario() -> None:
+        locker = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        await locker.execute("BEGIN")
+        await locker.execute("LOCK TABLE ledger.accounts IN ACCESS EXCLUSIVE MODE")
+        stuck = [asyncio.ensure_future(core.balance_async(alice)) for _ in range(4)]
+        try:
+            await _until_waiting_on_locks(conninfo, 4)  # the four hold the four connections
+            with pytest.raises(psycopg.OperationalError, match="no ledger read connection"):
+                await core.balance_async(alice)
+        finally:
+            await locker.execute("ROLLBACK")
+            await locker.close()
+            assert [b.available for b in await asyncio.gather(*stuck)] == [1] * 4
+            await core.aclose()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        core.close()

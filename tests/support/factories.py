@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -27,11 +28,12 @@ MARCH_15 = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 
 
 def make_core(
-    engine: Engine, clock: FixedClock | None = None, signer: str = "gateway"
+    engine: Engine, clock: FixedClock | None = None, signer: str = "gateway", **options: Any
 ) -> PaymentCore:
+    """A core as the services build one; `options` go to PaymentCore."""
     clock = clock or FixedClock(MARCH_15)
     ctx = PostingContext(signer=ReceiptSigner(signer), audit_key=AUDIT_KEY, clock=clock)  # type: ignore[arg-type]
-    return PaymentCore(engine, ctx, default_asset=ASSET)
+    return PaymentCore(engine, ctx, default_asset=ASSET, **options)
 
 
 @contextmanager

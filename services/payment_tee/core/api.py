@@ -111,10 +111,11 @@ class _CoreConnection:
 class _ReadConnections:
     """The read connections of one loop, each lent to one read at a time."""
 
-    def __init__(self, conninfo: str, size: int) -> None:
+    def __init__(self, conninfo: str, size: int, wait_seconds: float) -> None:
         self._all = [
             _CoreConnection(conninfo, READ_SESSION_OPTIONS, batch=False) for _ in range(size)
         ]
+        self._wait_seconds = wait_seconds
         # Last in, first out: the connection used last is lent first, so a loop
         # opens only as many connections as it has had reads at once.
         self._idle: asyncio.LifoQueue[_CoreConnection] = asyncio.LifoQueue()
@@ -124,13 +125,22 @@ class _ReadConnections:
     async def run(self, work: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
         # A read cancelled mid-statement is cancelled on the server too (psycopg
         # does that), so what goes back to the queue is fit for the next read.
-        lent = await self._idle.get()
+        try:
+            async with asyncio.timeout(self._wait_seconds):
+                lent = await self._idle.get()
+        except TimeoutError:
+            # Every connection is held by a read that does not end (a network
+            # partition the server's statement_timeout cannot see): fail as the
+            # database being unavailable, rather than queue without end.
+            raise psycopg.OperationalError(
+                f"no ledger read connection came free in {self._wait_seconds:g} s"
+            ) from None
         try:
             db = await lent.get()
             try:
                 return await work(db)
             except psycopg.OperationalError:
-                if not db.closed:
+                if not db.broken:  # not dropped by the server (closed by aclose, or a timeout)
                     raise
                 # The server dropped the connection while it sat idle (a restart,
                 # an idle timeout): a read is safe to repeat, once, on a new one.
@@ -172,6 +182,7 @@ class PaymentCore:
         batch_observer: BatchObserver | None = None,
         batch_connections: int = 1,
         read_connections: int = 4,
+        read_wait_seconds: float = 30.0,
     ) -> None:
         self.engine = engine
         self.ctx = ctx
@@ -185,6 +196,7 @@ class PaymentCore:
             asyncio.AbstractEventLoop, tuple[AsyncBatcher, list[_CoreConnection]]
         ] = {}
         self._read_connections = read_connections
+        self._read_wait_seconds = read_wait_seconds
         self._readers: dict[asyncio.AbstractEventLoop, _ReadConnections] = {}
         self._background: _BackgroundLoop | None = None
         self._lock = threading.Lock()
@@ -344,5 +356,7 @@ class PaymentCore:
         loop = asyncio.get_running_loop()
         readers = self._readers.get(loop)
         if readers is None:
-            readers = self._readers[loop] = _ReadConnections(self._conninfo, self._read_connections)
+            readers = self._readers[loop] = _ReadConnections(
+                self._conninfo, self._read_connections, self._read_wait_seconds
+            )
         return await readers.run(work)
