@@ -138,12 +138,23 @@ def test_a_check_up_that_finds_the_agent_busy_comes_back_later(
             timeout=30,
             what="the postponed check-up",
         )
+
+        def sync_jobs():
+            return billing.rows(
+                "SELECT status, args, scheduled_at - now() AS wait "
+                "FROM billing.procrastinate_jobs WHERE task_name = 'billing.sync_tier'"
+            )
+
+        # The log line comes before the new check-up is deferred and the
+        # postponed one ends (and is deleted): wait for that, still locked.
+        eventually(
+            lambda: [j.status for j in sync_jobs()] == ["todo"],
+            timeout=30,
+            what="the postponed check-up to end, leaving its successor",
+        )
         holder.execute(sa.text("SELECT pg_advisory_unlock_all()"))
         holder.commit()
-    (job,) = billing.rows(
-        "SELECT status, args, scheduled_at - now() AS wait FROM billing.procrastinate_jobs "
-        "WHERE task_name = 'billing.sync_tier'"
-    )
+    (job,) = sync_jobs()
     assert job.status == "todo" and job.args["agent_id"] == agent.id
     assert 20 < job.wait.total_seconds() <= 30
     assert billing.core_tier(agent) == "pro"
